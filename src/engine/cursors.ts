@@ -1,0 +1,172 @@
+/**
+ * Scan sources: each cursor walks one layer (a memtable, or a list of non-overlapping tables)
+ * one distinct key at a time, forward or in reverse. The merge in engine.ts picks the smallest
+ * (or largest) current key across cursors and the newest visible version among them.
+ */
+import { type BTree, type Chain, visible } from './memtable.ts';
+import type { SstMeta, SstTail, Block } from './sst.ts';
+import { lowerBound } from './sst.ts';
+import type { Version } from './version.ts';
+
+export interface Cursor {
+  /** Current key, or undefined when the cursor is exhausted. */
+  key: string | undefined;
+  /** Newest version of the current key with seq <= snapSeq. */
+  best(snapSeq: number): Version | undefined;
+  /** Moves to the next distinct key; returns a promise only when it must load a block. */
+  next(): void | Promise<void>;
+}
+
+export class MemCursor implements Cursor {
+  key: string | undefined;
+  private chain: Chain | undefined;
+  private readonly tree: BTree<string, Chain>;
+  private readonly reverse: boolean;
+
+  /** start is inclusive, end exclusive, in both directions. */
+  constructor(tree: BTree<string, Chain>, reverse: boolean, start: string | undefined, end: string | undefined) {
+    this.tree = tree;
+    this.reverse = reverse;
+    const pair = reverse
+      ? end === undefined
+        ? tree.nextLowerPair(undefined)
+        : tree.nextLowerPair(end)
+      : start === undefined
+        ? tree.nextHigherPair(undefined)
+        : tree.getPairOrNextHigher(start);
+    this.set(pair);
+  }
+
+  private set(pair: [string, Chain] | undefined): void {
+    this.key = pair?.[0];
+    this.chain = pair?.[1];
+  }
+
+  best(snapSeq: number): Version | undefined {
+    // Re-read: a live memtable may have gained versions since positioning.
+    return visible(this.tree.get(this.key!) ?? this.chain, snapSeq);
+  }
+
+  next(): void {
+    if (this.key === undefined) return;
+    this.set(this.reverse ? this.tree.nextLowerPair(this.key) : this.tree.nextHigherPair(this.key));
+  }
+}
+
+/** What a table cursor needs from the engine: cached tail and block loads. */
+export interface TableSource {
+  tail(meta: SstMeta): Promise<SstTail>;
+  block(meta: SstMeta, tail: SstTail, index: number): Promise<Block>;
+}
+
+/** Walks an ascending list of non-overlapping tables (one L0 table, or a sorted run). */
+export class TableCursor implements Cursor {
+  key: string | undefined;
+  private readonly src: TableSource;
+  private readonly tables: SstMeta[];
+  private readonly reverse: boolean;
+  private table = -1;
+  private tail: SstTail | undefined;
+  private blockIndex = -1;
+  private entries: Block['entries'] = [];
+  /** Forward: first entry of the current key's group. Reverse: last entry of it. */
+  private pos = 0;
+
+  constructor(src: TableSource, tables: SstMeta[], reverse: boolean) {
+    this.src = src;
+    this.tables = tables;
+    this.reverse = reverse;
+  }
+
+  async seek(start: string | undefined, end: string | undefined): Promise<void> {
+    const t = this.tables;
+    if (!this.reverse) {
+      let i = 0;
+      if (start !== undefined) while (i < t.length && t[i]!.last < start) i++;
+      if (i >= t.length) return this.exhaust();
+      this.table = i;
+      this.tail = await this.src.tail(t[i]!);
+      let b = 0;
+      if (start !== undefined) while (b < this.tail.lastKeys.length && this.tail.lastKeys[b]! < start) b++;
+      await this.loadBlock(b);
+      if (this.key === undefined) return;
+      if (start !== undefined) {
+        this.pos = lowerBound(this.entries, start);
+        if (this.pos >= this.entries.length) return this.advanceBlock();
+        this.key = this.entries[this.pos]!.key;
+      }
+    } else {
+      let i = t.length - 1;
+      if (end !== undefined) while (i >= 0 && t[i]!.first >= end) i--;
+      if (i < 0) return this.exhaust();
+      this.table = i;
+      this.tail = await this.src.tail(t[i]!);
+      let b = this.tail.lastKeys.length - 1;
+      // The block holding the last key < end: the first whose last key >= end, or the final one.
+      if (end !== undefined) {
+        let lo = 0;
+        while (lo < b && this.tail.lastKeys[lo]! < end) lo++;
+        b = lo;
+      }
+      await this.loadBlock(b);
+      if (this.key === undefined) return;
+      this.pos = (end === undefined ? this.entries.length : lowerBound(this.entries, end)) - 1;
+      if (this.pos < 0) return this.advanceBlock();
+      this.key = this.entries[this.pos]!.key;
+    }
+  }
+
+  private exhaust(): void {
+    this.key = undefined;
+    this.entries = [];
+  }
+
+  /** Loads block b of the current table and positions at its first (or last) key. */
+  private async loadBlock(b: number): Promise<void> {
+    const tail = this.tail!;
+    if (b < 0 || b >= tail.lastKeys.length) return this.nextTable();
+    this.blockIndex = b;
+    this.entries = (await this.src.block(this.tables[this.table]!, tail, b)).entries;
+    if (this.entries.length === 0) return this.advanceBlock();
+    this.pos = this.reverse ? this.entries.length - 1 : 0;
+    this.key = this.entries[this.pos]!.key;
+  }
+
+  private advanceBlock(): Promise<void> {
+    return this.loadBlock(this.blockIndex + (this.reverse ? -1 : 1));
+  }
+
+  private async nextTable(): Promise<void> {
+    this.table += this.reverse ? -1 : 1;
+    if (this.table < 0 || this.table >= this.tables.length) return this.exhaust();
+    this.tail = await this.src.tail(this.tables[this.table]!);
+    return this.loadBlock(this.reverse ? this.tail.lastKeys.length - 1 : 0);
+  }
+
+  best(snapSeq: number): Version | undefined {
+    const es = this.entries;
+    let i = this.pos;
+    // Versions of a key sit together in one block, newest first.
+    if (this.reverse) while (i > 0 && es[i - 1]!.key === this.key) i--;
+    for (; i < es.length && es[i]!.key === this.key; i++) if (es[i]!.seq <= snapSeq) return es[i];
+    return undefined;
+  }
+
+  next(): void | Promise<void> {
+    if (this.key === undefined) return;
+    const es = this.entries;
+    const k = this.key;
+    if (!this.reverse) {
+      let i = this.pos;
+      while (i < es.length && es[i]!.key === k) i++;
+      if (i >= es.length) return this.advanceBlock();
+      this.pos = i;
+    } else {
+      let i = this.pos;
+      while (i >= 0 && es[i]!.key === k) i--;
+      if (i < 0) return this.advanceBlock();
+      this.pos = i;
+    }
+    this.key = es[this.pos]!.key;
+  }
+}

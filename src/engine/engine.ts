@@ -1,0 +1,902 @@
+/**
+ * The LSM engine: WAL with group commit, memtables, L0 tables, sorted runs, manifest with
+ * writer fencing, compaction and GC, all on one ObjectStore. See docs/format.md for the bytes
+ * and ../README for the contract; api.md beside this file for how the layers above use it.
+ */
+import { randomInt } from 'node:crypto';
+import { setImmediate as yieldLoop, setTimeout as sleep } from 'node:timers/promises';
+import { LRUCache } from 'lru-cache';
+import { pad20, Writer } from './codec.ts';
+import { type Cursor, MemCursor, TableCursor, type TableSource } from './cursors.ts';
+import { CorruptionError, EngineClosedError, FencedError, assert } from './errors.ts';
+import { decodeManifest, emptyManifest, encodeManifest, type ManifestData, manifestKey, type SortedRun } from './manifest.ts';
+import { Memtable } from './memtable.ts';
+import { ResilientStore } from './objectstore/resilient.ts';
+import { listAll, type ObjectStore, PreconditionFailedError } from './objectstore/types.ts';
+import { writeEntry } from './records.ts';
+import { type Block, findBlock, findInBlock, mayContain, parseBlock, parseTail, type SstMeta, type SstTail } from './sst.ts';
+import { hashKey } from './bloom.ts';
+import type { CompactInput } from './tasks.ts';
+import { decodeWal, fenceObject, KIND_DATA, KIND_FENCE, newWalBuffer, sealWal } from './wal.ts';
+import { WorkerPool } from './worker-pool.ts';
+import { type Entry, isLive, type Version, type WriteOp } from './version.ts';
+
+export interface EngineOptions {
+  store: ObjectStore;
+  /** Group-commit interval: the longest a write waits and the shortest gap between WAL PUTs. */
+  flushIntervalMs?: number;
+  /** A WAL buffer this large is flushed without waiting for the interval. */
+  walFlushBytes?: number;
+  /** false: no WAL (durability off); data is durable once its memtable reaches L0. */
+  wal?: boolean;
+  memtableBytes?: number;
+  blockSize?: number;
+  targetSstBytes?: number;
+  blockCacheBytes?: number;
+  metaCacheBytes?: number;
+  /** Backpressure limits: writers wait while any is exceeded. */
+  maxFrozenMemtables?: number;
+  l0StallCount?: number;
+  maxUnflushedWalBytes?: number;
+  /** Compaction: merge L0 into a run at this many tables; keep at most maxRuns runs. */
+  l0CompactionTrigger?: number;
+  minMergeWidth?: number;
+  maxRuns?: number;
+  autoCompact?: boolean;
+  /** GC deletes unreferenced objects only after this age; gcIntervalMs 0 disables the timer. */
+  gcMinAgeMs?: number;
+  gcIntervalMs?: number;
+  walReplayConcurrency?: number;
+  /** 'inline' runs table building and compaction on the event loop (tests, debugging). */
+  workers?: 'threads' | 'inline';
+  now?: () => number;
+}
+
+export interface Snapshot {
+  readonly seq: number;
+  release(): void;
+}
+
+export interface ScanOptions {
+  /** Inclusive lower bound. */
+  start?: string;
+  /** Exclusive upper bound. */
+  end?: string;
+  reverse?: boolean;
+  snapshot?: Snapshot;
+  limit?: number;
+}
+
+export interface ScanEntry {
+  key: string;
+  value: Uint8Array;
+  expireAt: number;
+}
+
+export class EngineStats {
+  walFlushes = 0;
+  walBytes = 0;
+  walPutRetries = 0;
+  l0Flushes = 0;
+  compactions = 0;
+  compactionBytesIn = 0;
+  compactionBytesOut = 0;
+  stalls = 0;
+  stallMs = 0;
+  gcDeleted = 0;
+  blockCacheHits = 0;
+  blockCacheMisses = 0;
+}
+
+const walKey = (id: number) => `wal/${pad20(id)}`;
+const sstKey = (epoch: number, n: number) => `sst/${pad20(n)}-${String(epoch).padStart(10, '0')}`;
+const KEEP_MANIFESTS = 10;
+
+export class Engine implements TableSource {
+  readonly store: ResilientStore;
+  readonly stats = new EngineStats();
+  private readonly o: Required<Omit<EngineOptions, 'store' | 'now'>>;
+  private readonly now: () => number;
+  private readonly pool: WorkerPool;
+
+  private manifest: ManifestData = emptyManifest();
+  private manifestId = 0;
+  private manifestLock: Promise<unknown> = Promise.resolve();
+  private sstCounter = 1;
+  private readonly pendingSsts = new Set<string>();
+
+  private memtable = new Memtable();
+  /** Oldest first. */
+  private frozen: Memtable[] = [];
+  private l0Flushing: Promise<void> | undefined;
+  private compacting: Promise<void> | undefined;
+
+  private _lastSeq = 0;
+  private _durableSeq = 0;
+  private readonly waiters: { seq: number; resolve: () => void; reject: (e: Error) => void }[] = [];
+  private readonly capacityWaiters: (() => void)[] = [];
+  private stallStart = 0;
+
+  private walBuf: Writer = newWalBuffer();
+  private walBufLastSeq = 0;
+  private nextWalId = 1;
+  private walInFlight: { id: number; bytes: number; done: Promise<void> } | undefined;
+  private walTimer: NodeJS.Timeout | undefined;
+  private walImmediate = false;
+  private lastWalFlushAt = -Infinity;
+  /** WAL objects in the store whose entries are not all in tables yet. */
+  private walObjects: { id: number; lastSeq: number }[] = [];
+
+  private readonly snapshots = new Map<number, number>();
+  private oldestSnapshot = Infinity;
+
+  private readonly blockCache: LRUCache<string, Block>;
+  private readonly tailCache: LRUCache<string, SstTail>;
+  private readonly loading = new Map<string, Promise<SstTail | Block>>();
+
+  private gcTimer: NodeJS.Timeout | undefined;
+  private failure: Error | undefined;
+  private closing = false;
+  private closed = false;
+
+  private constructor(store: ResilientStore, options: EngineOptions) {
+    this.store = store;
+    this.now = options.now ?? Date.now;
+    this.o = {
+      flushIntervalMs: options.flushIntervalMs ?? 100,
+      walFlushBytes: options.walFlushBytes ?? 8 << 20,
+      wal: options.wal ?? true,
+      memtableBytes: options.memtableBytes ?? 64 << 20,
+      blockSize: options.blockSize ?? 4096,
+      targetSstBytes: options.targetSstBytes ?? 64 << 20,
+      blockCacheBytes: options.blockCacheBytes ?? 64 << 20,
+      metaCacheBytes: options.metaCacheBytes ?? 16 << 20,
+      maxFrozenMemtables: options.maxFrozenMemtables ?? 2,
+      l0StallCount: options.l0StallCount ?? 16,
+      maxUnflushedWalBytes: options.maxUnflushedWalBytes ?? 64 << 20,
+      l0CompactionTrigger: options.l0CompactionTrigger ?? 4,
+      minMergeWidth: options.minMergeWidth ?? 4,
+      maxRuns: options.maxRuns ?? 8,
+      autoCompact: options.autoCompact ?? true,
+      gcMinAgeMs: options.gcMinAgeMs ?? 10 * 60_000,
+      gcIntervalMs: options.gcIntervalMs ?? 60_000,
+      walReplayConcurrency: options.walReplayConcurrency ?? 16,
+      workers: options.workers ?? 'threads',
+    };
+    assert(this.o.flushIntervalMs >= 0, 'flushIntervalMs >= 0');
+    this.pool = new WorkerPool({ inline: this.o.workers === 'inline' });
+    this.blockCache = new LRUCache({ maxSize: Math.max(1, this.o.blockCacheBytes), sizeCalculation: (b) => Math.max(1, b.cost) });
+    this.tailCache = new LRUCache({ maxSize: Math.max(1, this.o.metaCacheBytes), sizeCalculation: (t) => Math.max(1, t.cost) });
+  }
+
+  /** Opens the store as its writer: bumps the epoch, fences the WAL, replays the tail. */
+  static async open(options: EngineOptions): Promise<Engine> {
+    const store = options.store instanceof ResilientStore ? options.store : new ResilientStore(options.store);
+    const engine = new Engine(store, options);
+    try {
+      await engine.recover();
+    } catch (e) {
+      await engine.pool.close();
+      throw e;
+    }
+    if (engine.o.gcIntervalMs > 0) {
+      engine.gcTimer = setInterval(() => void engine.gc().catch(() => {}), engine.o.gcIntervalMs);
+      engine.gcTimer.unref();
+    }
+    engine.maybeCompact();
+    return engine;
+  }
+
+  get lastSeq(): number {
+    return this._lastSeq;
+  }
+
+  get durableSeq(): number {
+    return this._durableSeq;
+  }
+
+  /** The shape of the tree, for stats and tests. */
+  get shape(): { memtableBytes: number; frozen: number; l0: number; runs: number[]; manifestId: number; epoch: number } {
+    return {
+      memtableBytes: this.memtable.bytes,
+      frozen: this.frozen.length,
+      l0: this.manifest.l0.length,
+      runs: this.manifest.runs.map((r) => r.ssts.length),
+      manifestId: this.manifestId,
+      epoch: this.manifest.epoch,
+    };
+  }
+
+  // ---------------------------------------------------------------- recovery
+
+  private async recover(): Promise<void> {
+    // 1. Claim the store: a new manifest with a higher epoch, created only if none raced us.
+    for (;;) {
+      const [id, data] = await this.readLatestManifest();
+      const next: ManifestData = { ...data, epoch: data.epoch + 1, writerId: randomInt(2 ** 47) };
+      try {
+        await this.store.put(manifestKey(id + 1), encodeManifest(next), { ifNoneMatch: '*' });
+        this.manifestId = id + 1;
+        this.manifest = next;
+        break;
+      } catch (e) {
+        if (!(e instanceof PreconditionFailedError)) throw e;
+      }
+    }
+    this.sstCounter = this.manifest.nextSstId;
+    const { epoch, writerId, walReplayFrom } = this.manifest;
+
+    // 2. Fence the WAL: an empty object at the next id stops the previous writer there.
+    let walIds: number[];
+    let fenceId: number;
+    for (;;) {
+      walIds = [];
+      for await (const o of listAll(this.store, 'wal/', walKey(walReplayFrom - 1))) {
+        walIds.push(Number(o.key.slice(4)));
+      }
+      fenceId = (walIds.length > 0 ? walIds[walIds.length - 1]! : walReplayFrom - 1) + 1;
+      try {
+        await this.store.put(walKey(fenceId), fenceObject(epoch, writerId), { ifNoneMatch: '*' });
+        break;
+      } catch (e) {
+        if (!(e instanceof PreconditionFailedError)) throw e;
+      }
+    }
+    this.nextWalId = fenceId + 1;
+    const fences = new Set(this.manifest.fences);
+    fences.add(fenceId);
+
+    // 3. Replay the tail: fetch in parallel, apply in id order.
+    const flushed = this.manifest.flushedSeq;
+    let maxSeq = flushed;
+    const fetched = new Map<number, Promise<Uint8Array | undefined>>();
+    let nextFetch = 0;
+    const fetchAhead = () => {
+      while (nextFetch < walIds.length && fetched.size < this.o.walReplayConcurrency) {
+        const id = walIds[nextFetch++]!;
+        fetched.set(id, this.store.get(walKey(id)));
+      }
+    };
+    fetchAhead();
+    for (const id of walIds) {
+      const p = fetched.get(id)!;
+      const bytes = await p;
+      fetched.delete(id);
+      fetchAhead();
+      if (!bytes) throw new CorruptionError(walKey(id), 'listed WAL object disappeared during replay');
+      const obj = decodeWal(walKey(id), bytes);
+      if (obj.kind === KIND_FENCE) {
+        if (obj.epoch > epoch) throw new FencedError(`a fence of epoch ${obj.epoch} follows our epoch ${epoch}`);
+        fences.add(id);
+        continue;
+      }
+      if (obj.kind !== KIND_DATA) throw new CorruptionError(walKey(id), `unknown WAL kind ${obj.kind}`);
+      let objMax = 0;
+      for (const e of obj.entries) {
+        if (e.seq > objMax) objMax = e.seq;
+        if (e.seq <= flushed) continue;
+        this.memtable.apply(e.key, e, Infinity);
+        if (e.seq > maxSeq) maxSeq = e.seq;
+      }
+      this.walObjects.push({ id, lastSeq: objMax });
+      this.maybeFreeze();
+    }
+    this.manifest = { ...this.manifest, fences: [...fences].sort((a, b) => a - b) };
+    this._lastSeq = maxSeq;
+    this._durableSeq = maxSeq;
+  }
+
+  private async readLatestManifest(): Promise<[number, ManifestData]> {
+    let last: string | undefined;
+    for await (const o of listAll(this.store, 'manifest/')) last = o.key;
+    if (last === undefined) return [0, emptyManifest()];
+    const bytes = await this.store.get(last);
+    if (!bytes) throw new CorruptionError(last, 'listed manifest disappeared');
+    return [Number(last.slice('manifest/'.length)), decodeManifest(last, bytes)];
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  private checkWritable(): void {
+    if (this.failure) throw this.failure;
+    if (this.closing) throw new EngineClosedError();
+  }
+
+  /**
+   * Applies a batch atomically under one sequence number and returns it. Visible to reads at
+   * once; durable after awaitDurable(seq). Synchronous: callers honour writeStalled.
+   */
+  write(ops: WriteOp[]): number {
+    this.checkWritable();
+    if (ops.length === 0) return this._lastSeq;
+    const seq = ++this._lastSeq;
+    // One version per key per seq: the last op on a key within the batch wins.
+    let batch = ops;
+    if (ops.length > 1) {
+      const byKey = new Map<string, WriteOp>();
+      for (const op of ops) byKey.set(op.key, op);
+      if (byKey.size !== ops.length) batch = [...byKey.values()];
+    }
+    const wal = this.o.wal;
+    for (const op of batch) {
+      const v: Version = { seq, value: op.value, expireAt: op.expireAt ?? 0 };
+      this.memtable.apply(op.key, v, this.oldestSnapshot);
+      if (wal) writeEntry(this.walBuf, op.key, v);
+    }
+    if (wal) {
+      this.walBufLastSeq = seq;
+      this.scheduleWalFlush();
+    }
+    this.maybeFreeze();
+    return seq;
+  }
+
+  put(key: string, value: Uint8Array, expireAt = 0): number {
+    return this.write([{ key, value, expireAt }]);
+  }
+
+  delete(key: string): number {
+    return this.write([{ key }]);
+  }
+
+  /** True while a backpressure limit is exceeded; callers wait on waitForCapacity(). */
+  get writeStalled(): boolean {
+    const unflushed = this.walBuf.pos + (this.walInFlight?.bytes ?? 0);
+    return (
+      this.frozen.length >= this.o.maxFrozenMemtables ||
+      this.manifest.l0.length >= this.o.l0StallCount ||
+      unflushed >= this.o.maxUnflushedWalBytes
+    );
+  }
+
+  waitForCapacity(): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (!this.writeStalled) return Promise.resolve();
+    if (this.capacityWaiters.length === 0) {
+      this.stats.stalls++;
+      this.stallStart = performance.now();
+    }
+    return new Promise((resolve) => this.capacityWaiters.push(resolve));
+  }
+
+  private checkCapacity(): void {
+    if (this.capacityWaiters.length === 0 || (this.writeStalled && !this.failure)) return;
+    this.stats.stallMs += performance.now() - this.stallStart;
+    for (const w of this.capacityWaiters.splice(0)) w();
+  }
+
+  awaitDurable(seq: number): Promise<void> {
+    if (seq <= this._durableSeq) return Promise.resolve();
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      const w = { seq, resolve, reject };
+      const ws = this.waiters;
+      if (ws.length === 0 || ws[ws.length - 1]!.seq <= seq) ws.push(w);
+      else ws.splice(ws.findIndex((x) => x.seq > seq), 0, w);
+    });
+  }
+
+  private advanceDurable(seq: number): void {
+    if (seq <= this._durableSeq) return;
+    this._durableSeq = seq;
+    let n = 0;
+    while (n < this.waiters.length && this.waiters[n]!.seq <= seq) n++;
+    for (const w of this.waiters.splice(0, n)) w.resolve();
+  }
+
+  private fail(e: Error): void {
+    if (!this.failure) this.failure = e;
+    for (const w of this.waiters.splice(0)) w.reject(e);
+    for (const w of this.capacityWaiters.splice(0)) w();
+  }
+
+  // ---------------------------------------------------------------- WAL group commit
+
+  private scheduleWalFlush(): void {
+    if (this.walInFlight || this.walImmediate || this.walBuf.pos === newWalBufferSize) return;
+    const wait = this.lastWalFlushAt + this.o.flushIntervalMs - performance.now();
+    if (wait <= 0 || this.walBuf.pos >= this.o.walFlushBytes) {
+      if (this.walTimer) clearTimeout(this.walTimer);
+      this.walTimer = undefined;
+      // Flush after the current burst of synchronous writes, so they share one PUT.
+      this.walImmediate = true;
+      setImmediate(() => {
+        this.walImmediate = false;
+        void this.flushWal();
+      });
+    } else if (!this.walTimer) {
+      this.walTimer = setTimeout(() => {
+        this.walTimer = undefined;
+        void this.flushWal();
+      }, wait);
+    }
+  }
+
+  /** Writes the buffered WAL entries as one object now (waits for an in-flight one first). */
+  async flush(): Promise<void> {
+    await this.walIdle();
+    await this.flushWal();
+    await this.walIdle();
+    if (this.failure) throw this.failure;
+  }
+
+  private async walIdle(): Promise<void> {
+    while (this.walInFlight) await this.walInFlight.done;
+  }
+
+  private flushWal(): Promise<void> {
+    if (this.walInFlight) return this.walInFlight.done;
+    if (this.failure || this.walBuf.pos === newWalBufferSize) return Promise.resolve();
+    if (this.walTimer) {
+      clearTimeout(this.walTimer);
+      this.walTimer = undefined;
+    }
+    const { epoch, writerId } = this.manifest;
+    const bytes = sealWal(this.walBuf, KIND_DATA, epoch, writerId);
+    const lastSeq = this.walBufLastSeq;
+    const id = this.nextWalId++;
+    this.walBuf = newWalBuffer();
+    this.lastWalFlushAt = performance.now();
+    const done = this.putWal(id, bytes, lastSeq).finally(() => {
+      this.walInFlight = undefined;
+      this.checkCapacity();
+      if (!this.failure) this.scheduleWalFlush();
+    });
+    this.walInFlight = { id, bytes: bytes.length, done };
+    return done;
+  }
+
+  private async putWal(id: number, bytes: Uint8Array, lastSeq: number): Promise<void> {
+    // A store outage must not drop acknowledged-pending writes: keep retrying the same object.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.store.put(walKey(id), bytes, { ifNoneMatch: '*' });
+        break;
+      } catch (e) {
+        if (e instanceof PreconditionFailedError) {
+          this.fail(new FencedError(`WAL id ${id} is taken by a newer writer`));
+          return;
+        }
+        if (this.closed) return;
+        this.stats.walPutRetries++;
+        await sleep(Math.min(1000, 50 * 2 ** Math.min(attempt, 5)));
+      }
+    }
+    this.stats.walFlushes++;
+    this.stats.walBytes += bytes.length;
+    this.walObjects.push({ id, lastSeq });
+    this.advanceDurable(lastSeq);
+  }
+
+  // ---------------------------------------------------------------- memtable -> L0
+
+  private maybeFreeze(): void {
+    if (this.memtable.bytes >= this.o.memtableBytes) this.freeze();
+  }
+
+  private freeze(): void {
+    if (this.memtable.size === 0) return;
+    this.frozen.push(this.memtable);
+    this.memtable = new Memtable();
+    if (!this.l0Flushing) {
+      this.l0Flushing = this.flushFrozen().finally(() => {
+        this.l0Flushing = undefined;
+      });
+      this.l0Flushing.catch((e: Error) => this.fail(e));
+    }
+  }
+
+  /** Freezes the memtable and waits until every frozen table is in L0. */
+  async flushMemtable(): Promise<void> {
+    if (this.failure) throw this.failure;
+    this.freeze();
+    while (this.l0Flushing) await this.l0Flushing;
+    if (this.failure) throw this.failure;
+  }
+
+  private async flushFrozen(): Promise<void> {
+    while (this.frozen.length > 0) {
+      const m = this.frozen[0]!;
+      const entries = await serializeMemtable(m);
+      const [built] = await this.pool.run({ kind: 'build', entries, blockSize: this.o.blockSize }, [
+        entries.buffer as ArrayBuffer,
+      ]);
+      const id = this.allocSst();
+      await this.store.put(id, built!.bytes, { ifNoneMatch: '*' });
+      const meta: SstMeta = { id, ...built!.meta };
+      await this.updateManifest((d) => {
+        d.l0 = [meta, ...d.l0];
+        d.flushedSeq = Math.max(d.flushedSeq, m.maxSeq);
+      });
+      this.pendingSsts.delete(id);
+      this.frozen.shift();
+      this.stats.l0Flushes++;
+      if (!this.o.wal) this.advanceDurable(m.maxSeq);
+      this.checkCapacity();
+      this.maybeCompact();
+    }
+  }
+
+  private allocSst(): string {
+    const id = sstKey(this.manifest.epoch, this.sstCounter++);
+    this.pendingSsts.add(id);
+    return id;
+  }
+
+  /** The first WAL id that may hold a seq above flushedSeq. */
+  private replayFrom(flushedSeq: number): number {
+    while (this.walObjects.length > 0 && this.walObjects[0]!.lastSeq <= flushedSeq) this.walObjects.shift();
+    if (this.walObjects.length > 0) return this.walObjects[0]!.id;
+    return this.walInFlight ? this.walInFlight.id : this.nextWalId;
+  }
+
+  /** Writes the next manifest version (serialized; create-only at id+1). */
+  private updateManifest(mutate: (draft: ManifestData) => void): Promise<void> {
+    const run = async () => {
+      if (this.failure) throw this.failure;
+      const draft: ManifestData = { ...this.manifest };
+      mutate(draft);
+      draft.nextSstId = this.sstCounter;
+      draft.walReplayFrom = this.o.wal ? Math.max(draft.walReplayFrom, this.replayFrom(draft.flushedSeq)) : this.nextWalId;
+      try {
+        await this.store.put(manifestKey(this.manifestId + 1), encodeManifest(draft), { ifNoneMatch: '*' });
+      } catch (e) {
+        if (e instanceof PreconditionFailedError) {
+          const err = new FencedError(`manifest ${this.manifestId + 1} was written by another writer`);
+          this.fail(err);
+          throw err;
+        }
+        throw e;
+      }
+      this.manifestId++;
+      this.manifest = draft;
+    };
+    const p = this.manifestLock.then(run, run);
+    this.manifestLock = p.catch(() => {});
+    return p;
+  }
+
+  // ---------------------------------------------------------------- compaction
+
+  private maybeCompact(): void {
+    if (!this.o.autoCompact || this.compacting || this.closing || this.failure) return;
+    if (!this.pickCompaction()) return;
+    this.compacting = this.compactLoop().finally(() => {
+      this.compacting = undefined;
+    });
+    this.compacting.catch((e: Error) => {
+      if (e instanceof FencedError || e instanceof CorruptionError) this.fail(e);
+    });
+  }
+
+  /** Runs compactions until none is due (or waits for the running one). */
+  async compact(): Promise<void> {
+    if (this.compacting) await this.compacting.catch(() => {});
+    this.compacting = this.compactLoop().finally(() => {
+      this.compacting = undefined;
+    });
+    await this.compacting;
+  }
+
+  private async compactLoop(): Promise<void> {
+    for (let job = this.pickCompaction(); job && !this.failure; job = this.pickCompaction()) {
+      await this.runCompaction(job.l0, job.runs);
+      this.checkCapacity();
+    }
+  }
+
+  /** Size-tiered: all L0 tables once there are enough, else the newest runs of similar size. */
+  private pickCompaction(): { l0: SstMeta[]; runs: SortedRun[] } | undefined {
+    const m = this.manifest;
+    if (m.l0.length >= this.o.l0CompactionTrigger) return { l0: m.l0, runs: [] };
+    const runs = m.runs;
+    if (runs.length < 2) return undefined;
+    const size = (r: SortedRun) => r.ssts.reduce((n, s) => n + s.size, 0);
+    let acc = size(runs[0]!);
+    let n = 1;
+    while (n < runs.length && size(runs[n]!) <= acc * 2) acc += size(runs[n++]!);
+    if (n >= this.o.minMergeWidth) return { l0: [], runs: runs.slice(0, n) };
+    if (runs.length > this.o.maxRuns) return { l0: [], runs: runs.slice(0, Math.max(2, n)) };
+    return undefined;
+  }
+
+  private async runCompaction(l0: SstMeta[], runs: SortedRun[]): Promise<void> {
+    const inputs = [...l0, ...runs.flatMap((r) => r.ssts)];
+    const bottom = runs.length > 0 ? runs[runs.length - 1] === this.manifest.runs[this.manifest.runs.length - 1] : this.manifest.runs.length === 0;
+    const fetched: CompactInput[] = await Promise.all(
+      inputs.map(async (s) => {
+        const bytes = await this.store.get(s.id);
+        if (!bytes) throw new CorruptionError(s.id, 'table referenced by the manifest is missing');
+        return { name: s.id, bytes: ownBytes(bytes), tailOffset: s.tailOffset };
+      }),
+    );
+    const outputs = await this.pool.run(
+      {
+        kind: 'compact',
+        inputs: fetched,
+        oldestSnapshot: this.oldestSnapshot,
+        bottom,
+        now: this.now(),
+        targetSstBytes: this.o.targetSstBytes,
+        blockSize: this.o.blockSize,
+      },
+      fetched.map((f) => f.bytes.buffer as ArrayBuffer),
+    );
+    const ssts: SstMeta[] = [];
+    for (const o of outputs) {
+      const id = this.allocSst();
+      await this.store.put(id, o.bytes, { ifNoneMatch: '*' });
+      ssts.push({ id, ...o.meta });
+    }
+    const gone = new Set(inputs.map((s) => s.id));
+    const runIds = new Set(runs.map((r) => r.id));
+    await this.updateManifest((d) => {
+      const run: SortedRun | undefined = ssts.length > 0 ? { id: d.nextRunId++, ssts } : undefined;
+      d.l0 = d.l0.filter((s) => !gone.has(s.id));
+      if (runs.length === 0) {
+        d.runs = run ? [run, ...d.runs] : d.runs;
+      } else {
+        const at = d.runs.findIndex((r) => runIds.has(r.id));
+        const rest = d.runs.filter((r) => !runIds.has(r.id));
+        if (run) rest.splice(at, 0, run);
+        d.runs = rest;
+      }
+    });
+    for (const s of ssts) this.pendingSsts.delete(s.id);
+    this.stats.compactions++;
+    this.stats.compactionBytesIn += inputs.reduce((n, s) => n + s.size, 0);
+    this.stats.compactionBytesOut += ssts.reduce((n, s) => n + s.size, 0);
+  }
+
+  // ---------------------------------------------------------------- GC
+
+  /** Deletes objects nothing references any more, once older than gcMinAgeMs. */
+  async gc(minAgeMs = this.o.gcMinAgeMs): Promise<number> {
+    if (this.failure || this.closed) return 0;
+    const m = this.manifest;
+    const cutoff = Date.now() - minAgeMs;
+    const live = new Set<string>([...m.l0, ...m.runs.flatMap((r) => r.ssts)].map((s) => s.id));
+    const doomed: string[] = [];
+    for await (const o of listAll(this.store, 'sst/')) {
+      if (!live.has(o.key) && !this.pendingSsts.has(o.key) && o.lastModified <= cutoff) doomed.push(o.key);
+    }
+    const fences = new Set(m.fences);
+    for await (const o of listAll(this.store, 'wal/')) {
+      const id = Number(o.key.slice(4));
+      if (id >= m.walReplayFrom) break;
+      if (!fences.has(id) && o.lastModified <= cutoff) doomed.push(o.key);
+    }
+    const manifests: { key: string; lastModified: number }[] = [];
+    for await (const o of listAll(this.store, 'manifest/')) manifests.push(o);
+    for (const o of manifests.slice(0, Math.max(0, manifests.length - KEEP_MANIFESTS))) {
+      if (o.lastModified <= cutoff) doomed.push(o.key);
+    }
+    for (const k of doomed) await this.store.delete(k);
+    this.stats.gcDeleted += doomed.length;
+    return doomed.length;
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  snapshot(): Snapshot {
+    const seq = this._lastSeq;
+    this.snapshots.set(seq, (this.snapshots.get(seq) ?? 0) + 1);
+    if (seq < this.oldestSnapshot) this.oldestSnapshot = seq;
+    let released = false;
+    return {
+      seq,
+      release: () => {
+        if (released) return;
+        released = true;
+        const n = this.snapshots.get(seq)! - 1;
+        if (n > 0) this.snapshots.set(seq, n);
+        else this.snapshots.delete(seq);
+        this.oldestSnapshot = this.snapshots.size === 0 ? Infinity : Math.min(...this.snapshots.keys());
+      },
+    };
+  }
+
+  async get(key: string, options: { snapshot?: Snapshot } = {}): Promise<Uint8Array | undefined> {
+    const v = await this.getVersion(key, options.snapshot?.seq ?? Infinity);
+    return v && isLive(v, this.now()) ? v.value : undefined;
+  }
+
+  /** The live value with its expiry (0 = none). */
+  async getEntry(key: string, options: { snapshot?: Snapshot } = {}): Promise<{ value: Uint8Array; expireAt: number } | undefined> {
+    const v = await this.getVersion(key, options.snapshot?.seq ?? Infinity);
+    return v && isLive(v, this.now()) ? { value: v.value!, expireAt: v.expireAt } : undefined;
+  }
+
+  private async getVersion(key: string, snapSeq: number): Promise<Version | undefined> {
+    this.checkReadable();
+    let v = this.memtable.get(key, snapSeq);
+    if (v) return v;
+    for (let i = this.frozen.length - 1; i >= 0; i--) {
+      v = this.frozen[i]!.get(key, snapSeq);
+      if (v) return v;
+    }
+    const m = this.manifest;
+    const h = hashKey(key);
+    for (const s of m.l0) {
+      if (key < s.first || key > s.last) continue;
+      v = await this.tableGet(s, key, h, snapSeq);
+      if (v) return v;
+    }
+    for (const r of m.runs) {
+      const s = findTable(r.ssts, key);
+      if (!s) continue;
+      v = await this.tableGet(s, key, h, snapSeq);
+      if (v) return v;
+    }
+    return undefined;
+  }
+
+  private async tableGet(s: SstMeta, key: string, hash: number, snapSeq: number): Promise<Version | undefined> {
+    const tail = await this.tail(s);
+    if (!mayContain(tail, key, hash)) return undefined;
+    const b = findBlock(tail, key);
+    if (b < 0) return undefined;
+    return findInBlock(await this.block(s, tail, b), key, snapSeq);
+  }
+
+  /** Cached parse of a table's filter, index and properties (one ranged GET on a miss). */
+  tail(s: SstMeta): Promise<SstTail> {
+    const hit = this.tailCache.get(s.id);
+    if (hit) return Promise.resolve(hit);
+    return this.load(`t:${s.id}`, async () => {
+      const bytes = await this.store.get(s.id, { start: s.tailOffset, end: s.size });
+      if (!bytes) throw new CorruptionError(s.id, 'table referenced by the manifest is missing');
+      if (bytes.length !== s.size - s.tailOffset) throw new CorruptionError(s.id, 'short read of table tail');
+      const t = parseTail(s.id, bytes, s.tailOffset);
+      this.tailCache.set(s.id, t);
+      return t;
+    }) as Promise<SstTail>;
+  }
+
+  block(s: SstMeta, tail: SstTail, index: number): Promise<Block> {
+    const key = `${s.id}#${index}`;
+    const hit = this.blockCache.get(key);
+    if (hit) {
+      this.stats.blockCacheHits++;
+      return Promise.resolve(hit);
+    }
+    this.stats.blockCacheMisses++;
+    return this.load(key, async () => {
+      const start = tail.offsets[index]!;
+      const end = start + tail.sizes[index]!;
+      const bytes = await this.store.get(s.id, { start, end });
+      if (!bytes) throw new CorruptionError(s.id, 'table referenced by the manifest is missing');
+      if (bytes.length !== end - start) throw new CorruptionError(s.id, `short read of block ${index}`);
+      const b = parseBlock(s.id, bytes);
+      this.blockCache.set(key, b);
+      return b;
+    }) as Promise<Block>;
+  }
+
+  /** One load per object part at a time, however many readers ask. */
+  private load<T extends SstTail | Block>(key: string, fn: () => Promise<T>): Promise<T> {
+    const running = this.loading.get(key);
+    if (running) return running as Promise<T>;
+    const p = fn().finally(() => this.loading.delete(key));
+    this.loading.set(key, p);
+    return p;
+  }
+
+  private checkReadable(): void {
+    if (this.closed) throw new EngineClosedError();
+  }
+
+  /** Ordered range scan over every layer; yields live entries only. */
+  async *scan(options: ScanOptions = {}): AsyncGenerator<ScanEntry> {
+    this.checkReadable();
+    const { start, end, reverse = false, limit = Infinity } = options;
+    const snapSeq = options.snapshot?.seq ?? Infinity;
+    const now = this.now();
+    const m = this.manifest;
+    const cursors: Cursor[] = [new MemCursor(this.memtable.tree, reverse, start, end)];
+    for (let i = this.frozen.length - 1; i >= 0; i--) cursors.push(new MemCursor(this.frozen[i]!.tree, reverse, start, end));
+    const tables: TableCursor[] = [
+      ...m.l0.filter((s) => overlaps(s, start, end)).map((s) => new TableCursor(this, [s], reverse)),
+      ...m.runs.map((r) => new TableCursor(this, r.ssts, reverse)),
+    ];
+    await Promise.all(tables.map((c) => c.seek(start, end)));
+    cursors.push(...tables);
+    let n = 0;
+    while (n < limit) {
+      let key: string | undefined;
+      for (const c of cursors) {
+        const k = c.key;
+        if (k !== undefined && (key === undefined || (reverse ? k > key : k < key))) key = k;
+      }
+      if (key === undefined) return;
+      if (reverse ? start !== undefined && key < start : end !== undefined && key >= end) return;
+      let best: Version | undefined;
+      let pending: Promise<void>[] | undefined;
+      for (const c of cursors) {
+        if (c.key !== key) continue;
+        const v = c.best(snapSeq);
+        if (v && (!best || v.seq > best.seq)) best = v;
+        const p = c.next();
+        if (p) (pending ??= []).push(p);
+      }
+      if (pending) await Promise.all(pending);
+      if (best && isLive(best, now)) {
+        n++;
+        yield { key, value: best.value!, expireAt: best.expireAt };
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  /** Flushes the WAL and the memtable, waits for background work, stops workers. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closing = true;
+    if (this.gcTimer) clearInterval(this.gcTimer);
+    try {
+      if (!this.failure) {
+        await this.flush();
+        this.freeze();
+      }
+      while (this.l0Flushing) await this.l0Flushing.catch(() => {});
+      while (this.compacting) await this.compacting.catch(() => {});
+    } finally {
+      if (this.walTimer) clearTimeout(this.walTimer);
+      this.closed = true;
+      await this.pool.close();
+      this.fail(new EngineClosedError());
+    }
+  }
+
+  /** Stops at once without flushing (tests that simulate a crash in-process). */
+  async abandon(): Promise<void> {
+    this.closing = true;
+    this.closed = true;
+    if (this.gcTimer) clearInterval(this.gcTimer);
+    if (this.walTimer) clearTimeout(this.walTimer);
+    this.fail(new EngineClosedError('engine abandoned'));
+    await this.pool.close();
+  }
+}
+
+const newWalBufferSize = newWalBuffer().pos;
+
+function findTable(ssts: SstMeta[], key: string): SstMeta | undefined {
+  let lo = 0;
+  let hi = ssts.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ssts[mid]!.last < key) lo = mid + 1;
+    else hi = mid;
+  }
+  const s = ssts[lo];
+  return s && s.first <= key ? s : undefined;
+}
+
+function overlaps(s: SstMeta, start: string | undefined, end: string | undefined): boolean {
+  return (start === undefined || s.last >= start) && (end === undefined || s.first < end);
+}
+
+/** A buffer that owns its whole ArrayBuffer, so it can be transferred to a worker. */
+function ownBytes(b: Uint8Array): Uint8Array {
+  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength) return b;
+  return Uint8Array.prototype.slice.call(b);
+}
+
+/** Encodes a frozen memtable for the worker, yielding to the event loop every few ms. */
+async function serializeMemtable(m: Memtable): Promise<Uint8Array> {
+  const w = new Writer(Math.max(1 << 16, Math.ceil(m.bytes * 0.8)));
+  let t0 = performance.now();
+  let n = 0;
+  for (const [key, chain] of m.tree.entries()) {
+    for (let c: typeof chain | undefined = chain; c; c = c.older) writeEntry(w, key, c);
+    if ((++n & 1023) === 0 && performance.now() - t0 > 4) {
+      await yieldLoop();
+      t0 = performance.now();
+    }
+  }
+  return ownBytes(w.finish());
+}
+
+export type { Entry, WriteOp };

@@ -1,0 +1,37 @@
+/**
+ * The record encoding shared by WAL objects and the flat entry lists handed to SST-building
+ * workers: flags, key, seq, optional expiry, optional value.
+ */
+import { type Reader, Writer } from './codec.ts';
+import type { Entry, Version } from './version.ts';
+
+const FLAG_TOMBSTONE = 1;
+const FLAG_EXPIRES = 2;
+
+export function writeEntry(w: Writer, key: string, v: Version): void {
+  w.u8((v.value === undefined ? FLAG_TOMBSTONE : 0) | (v.expireAt ? FLAG_EXPIRES : 0));
+  w.varint(key.length);
+  w.binary(key);
+  w.varint(v.seq);
+  if (v.expireAt) w.varint(v.expireAt);
+  if (v.value !== undefined) {
+    w.varint(v.value.length);
+    w.bytes(v.value);
+  }
+}
+
+/** Values are copied out so they do not pin the (possibly large) source buffer. */
+export function readEntry(r: Reader, copyValue = true): Entry {
+  const flags = r.u8();
+  const key = r.binary(r.varint());
+  const seq = r.varint();
+  const expireAt = flags & FLAG_EXPIRES ? r.varint() : 0;
+  let value: Uint8Array | undefined;
+  if (!(flags & FLAG_TOMBSTONE)) {
+    const b = r.bytes(r.varint());
+    value = copyValue ? Uint8Array.prototype.slice.call(b) : b;
+  }
+  return { key, seq, expireAt, value };
+}
+
+export { Writer };

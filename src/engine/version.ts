@@ -1,0 +1,36 @@
+/** One version of a key: the unit the memtable, WAL and SSTs hold. */
+export interface Version {
+  seq: number;
+  /** undefined marks a tombstone (delete). */
+  value: Uint8Array | undefined;
+  /** Milliseconds since the epoch; 0 means no expiry. */
+  expireAt: number;
+}
+
+/** A version with its key, as stored in a block or yielded by a scan source. */
+export interface Entry extends Version {
+  key: string;
+}
+
+/** What one write op says; a missing value deletes the key. */
+export interface WriteOp {
+  key: string;
+  value?: Uint8Array;
+  /** Milliseconds since the epoch; omitted or 0 means no expiry. */
+  expireAt?: number;
+}
+
+/** A version is live for readers if it is not a tombstone and has not expired by now. */
+export function isLive(v: Version, now: number): boolean {
+  return v.value !== undefined && (v.expireAt === 0 || v.expireAt > now);
+}
+
+/** Bytes a version costs in memory, roughly: key and value chars plus object overhead. */
+export function versionCost(key: string, v: Version): number {
+  return key.length + (v.value?.length ?? 0) + 80;
+}
+
+/** Comparator for binary-string keys: JS string order is byte order for latin1 chars. */
+export function compareKeys(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
