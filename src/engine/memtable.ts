@@ -1,7 +1,9 @@
 import BTreeModule from 'sorted-btree';
 
-// sorted-btree is CommonJS with an ES-style default export.
-const BTree = BTreeModule.default;
+// sorted-btree is CommonJS with an ES-style default export: Node hands us the module object,
+// bundlers (vitest) the class itself.
+const BTree: typeof BTreeModule.default =
+  (BTreeModule as unknown as { default?: typeof BTreeModule.default }).default ?? (BTreeModule as never);
 export type BTree<K, V> = InstanceType<typeof BTreeModule.default<K, V>>;
 import { compareKeys, type Version, versionCost } from './version.ts';
 
