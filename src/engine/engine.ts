@@ -405,10 +405,11 @@ export class Engine implements TableSource {
         void this.flushWal();
       });
     } else if (!this.walTimer) {
+      // Timers may fire a little early: re-check so PUTs stay at least an interval apart.
       this.walTimer = setTimeout(() => {
         this.walTimer = undefined;
-        void this.flushWal();
-      }, wait);
+        this.scheduleWalFlush();
+      }, Math.ceil(wait));
     }
   }
 
@@ -478,12 +479,22 @@ export class Engine implements TableSource {
     if (this.memtable.size === 0) return;
     this.frozen.push(this.memtable);
     this.memtable = new Memtable();
-    if (!this.l0Flushing) {
-      this.l0Flushing = this.flushFrozen().finally(() => {
+    this.kickL0Flush();
+  }
+
+  /** Starts the L0 flusher unless it runs; it restarts itself if tables froze meanwhile. */
+  private kickL0Flush(): void {
+    if (this.l0Flushing || this.frozen.length === 0 || this.failure) return;
+    this.l0Flushing = this.flushFrozen().then(
+      () => {
         this.l0Flushing = undefined;
-      });
-      this.l0Flushing.catch((e: Error) => this.fail(e));
-    }
+        this.kickL0Flush();
+      },
+      (e: Error) => {
+        this.l0Flushing = undefined;
+        this.fail(e);
+      },
+    );
   }
 
   /** Freezes the memtable and waits until every frozen table is in L0. */
@@ -561,21 +572,36 @@ export class Engine implements TableSource {
   private maybeCompact(): void {
     if (!this.o.autoCompact || this.compacting || this.closing || this.failure) return;
     if (!this.pickCompaction()) return;
-    this.compacting = this.compactLoop().finally(() => {
-      this.compacting = undefined;
-    });
-    this.compacting.catch((e: Error) => {
-      if (e instanceof FencedError || e instanceof CorruptionError) this.fail(e);
-    });
+    this.compacting = this.compactLoop().then(
+      () => {
+        this.compacting = undefined;
+        this.maybeCompact();
+      },
+      (e: Error) => {
+        this.compacting = undefined;
+        // A transient store failure just waits for the next trigger; these cannot heal.
+        if (e instanceof FencedError || e instanceof CorruptionError) this.fail(e);
+      },
+    );
   }
 
-  /** Runs compactions until none is due (or waits for the running one). */
-  async compact(): Promise<void> {
-    if (this.compacting) await this.compacting.catch(() => {});
-    this.compacting = this.compactLoop().finally(() => {
-      this.compacting = undefined;
-    });
-    await this.compacting;
+  /** Runs compactions until none is due; `full` first merges every table into one run. */
+  async compact(options: { full?: boolean } = {}): Promise<void> {
+    while (this.compacting) await this.compacting;
+    const m = this.manifest;
+    const run =
+      options.full && m.l0.length + m.runs.length > 0
+        ? this.runCompaction(m.l0, m.runs).then(() => this.compactLoop())
+        : this.compactLoop();
+    this.compacting = run.then(
+      () => {
+        this.compacting = undefined;
+      },
+      () => {
+        this.compacting = undefined;
+      },
+    );
+    await run;
   }
 
   private async compactLoop(): Promise<void> {
@@ -839,8 +865,8 @@ export class Engine implements TableSource {
         await this.flush();
         this.freeze();
       }
-      while (this.l0Flushing) await this.l0Flushing.catch(() => {});
-      while (this.compacting) await this.compacting.catch(() => {});
+      while (this.l0Flushing) await this.l0Flushing;
+      while (this.compacting) await this.compacting;
     } finally {
       if (this.walTimer) clearTimeout(this.walTimer);
       this.closed = true;

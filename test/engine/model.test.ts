@@ -7,8 +7,10 @@ import fc from 'fast-check';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine, type EngineOptions, LocalStore, MemoryStore, type ObjectStore } from '../../src/engine/index.ts';
+import { S3Store } from '../../src/engine/objectstore/s3.ts';
+import { type S3TestServer, startS3Server } from '../support/s3-server.ts';
 
 type Op =
   | { t: 'put'; k: number; v: string; ttl: number }
@@ -18,7 +20,7 @@ type Op =
   | { t: 'scan'; a: number; b: number; reverse: boolean; limit: number }
   | { t: 'tick'; ms: number }
   | { t: 'flush' }
-  | { t: 'compact' }
+  | { t: 'compact'; full: boolean }
   | { t: 'snap' }
   | { t: 'snapcheck'; i: number; reverse: boolean }
   | { t: 'reopen' };
@@ -34,7 +36,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ t: fc.constant('scan' as const), a: fc.nat(KEYS), b: fc.nat(KEYS), reverse: fc.boolean(), limit: fc.integer({ min: 1, max: 50 }) }) },
   { weight: 4, arbitrary: fc.record({ t: fc.constant('tick' as const), ms: fc.integer({ min: 1, max: 40 }) }) },
   { weight: 3, arbitrary: fc.record({ t: fc.constant('flush' as const) }) },
-  { weight: 2, arbitrary: fc.record({ t: fc.constant('compact' as const) }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('compact' as const), full: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('snap' as const) }) },
   { weight: 3, arbitrary: fc.record({ t: fc.constant('snapcheck' as const), i: fc.nat(2), reverse: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('reopen' as const) }) },
@@ -112,7 +114,7 @@ async function runSequence(makeStore: () => ObjectStore, ops: Op[], extra: Parti
           await engine.flushMemtable();
           break;
         case 'compact':
-          await engine.compact();
+          await engine.compact({ full: op.full });
           break;
         case 'snap':
           if (snaps.length < 3) snaps.push({ snap: engine.snapshot(), model: new Map(model), at: clock });
@@ -144,6 +146,7 @@ async function runSequence(makeStore: () => ObjectStore, ops: Op[], extra: Parti
     }
   } finally {
     await engine.close().catch(() => {});
+    await store.close();
   }
 }
 
@@ -170,8 +173,13 @@ async function checkSnapshot(
 }
 
 const dirs: string[] = [];
-afterAll(() => {
+let s3: S3TestServer;
+beforeAll(async () => {
+  s3 = await startS3Server({ buckets: ['model'] });
+});
+afterAll(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  await s3.close();
 });
 
 describe('engine agrees with a plain map model', () => {
@@ -192,6 +200,19 @@ describe('engine agrees with a plain map model', () => {
         await runSequence(() => new LocalStore(dir, { fsync: false }), ops, {});
       }),
       { numRuns: 20 },
+    );
+  });
+
+  it('on the S3 backend (the S3 test server, real HTTP and SDK)', async () => {
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(opArb, { minLength: 20, maxLength: 150 }), async (ops) => {
+        const prefix = `run${run++}`;
+        const make = () =>
+          new S3Store({ bucket: 'model', prefix, endpoint: s3.endpoint, forcePathStyle: true, region: 'us-east-1', accessKeyId: 'k', secretAccessKey: 's' });
+        await runSequence(make, ops, {});
+      }),
+      { numRuns: 12 },
     );
   });
 });
