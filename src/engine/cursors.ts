@@ -3,7 +3,7 @@
  * one distinct key at a time, forward or in reverse. The merge in engine.ts picks the smallest
  * (or largest) current key across cursors and the newest visible version among them.
  */
-import { type BTree, type Chain, visible } from './memtable.ts';
+import { type BTree, type Memtable, visible } from './memtable.ts';
 import type { SstMeta, SstTail, Block } from './sst.ts';
 import { lowerBound } from './sst.ts';
 import type { Version } from './version.ts';
@@ -19,37 +19,35 @@ export interface Cursor {
 
 export class MemCursor implements Cursor {
   key: string | undefined;
-  private chain: Chain | undefined;
-  private readonly tree: BTree<string, Chain>;
+  private readonly table: Memtable;
+  private readonly tree: BTree<string, undefined>;
   private readonly reverse: boolean;
 
   /** start is inclusive, end exclusive, in both directions. */
-  constructor(tree: BTree<string, Chain>, reverse: boolean, start: string | undefined, end: string | undefined) {
-    this.tree = tree;
+  constructor(table: Memtable, reverse: boolean, start: string | undefined, end: string | undefined) {
+    this.table = table;
+    this.tree = table.sorted();
     this.reverse = reverse;
+    const t = this.tree;
     const pair = reverse
-      ? end === undefined
-        ? tree.nextLowerPair(undefined)
-        : tree.nextLowerPair(end)
+      ? t.nextLowerPair(end)
       : start === undefined
-        ? tree.nextHigherPair(undefined)
-        : tree.getPairOrNextHigher(start);
-    this.set(pair);
-  }
-
-  private set(pair: [string, Chain] | undefined): void {
+        ? t.nextHigherPair(undefined)
+        : t.getPairOrNextHigher(start);
     this.key = pair?.[0];
-    this.chain = pair?.[1];
   }
 
   best(snapSeq: number): Version | undefined {
-    // Re-read: a live memtable may have gained versions since positioning.
-    return visible(this.tree.get(this.key!) ?? this.chain, snapSeq);
+    // Read the chain now: the live table may have gained versions since positioning.
+    return visible(this.table.chain(this.key!), snapSeq);
   }
 
   next(): void {
     if (this.key === undefined) return;
-    this.set(this.reverse ? this.tree.nextLowerPair(this.key) : this.tree.nextHigherPair(this.key));
+    // Keys written after this cursor was made may be missing from the tree; scans are not
+    // snapshots unless given one, and a later scan merges them in.
+    const pair = this.reverse ? this.tree.nextLowerPair(this.key) : this.tree.nextHigherPair(this.key);
+    this.key = pair?.[0];
   }
 }
 

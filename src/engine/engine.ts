@@ -10,7 +10,7 @@ import { pad20, Writer } from './codec.ts';
 import { type Cursor, MemCursor, TableCursor, type TableSource } from './cursors.ts';
 import { CorruptionError, EngineClosedError, FencedError, assert } from './errors.ts';
 import { decodeManifest, emptyManifest, encodeManifest, type ManifestData, manifestKey, type SortedRun } from './manifest.ts';
-import { Memtable } from './memtable.ts';
+import { type Chain, Memtable } from './memtable.ts';
 import { ResilientStore } from './objectstore/resilient.ts';
 import { listAll, type ObjectStore, PreconditionFailedError } from './objectstore/types.ts';
 import { writeEntry } from './records.ts';
@@ -722,27 +722,37 @@ export class Engine implements TableSource {
     };
   }
 
-  async get(key: string, options: { snapshot?: Snapshot } = {}): Promise<Uint8Array | undefined> {
-    const v = await this.getVersion(key, options.snapshot?.seq ?? Infinity);
-    return v && isLive(v, this.now()) ? v.value : undefined;
+  get(key: string, options: { snapshot?: Snapshot } = {}): Promise<Uint8Array | undefined> {
+    if (this.closed) return Promise.reject(new EngineClosedError());
+    const snapSeq = options.snapshot?.seq ?? Infinity;
+    // Memtable hits answer without an async hop.
+    const v = this.memGet(key, snapSeq);
+    if (v) return Promise.resolve(isLive(v, this.now()) ? v.value : undefined);
+    return this.tablesGet(key, snapSeq).then((t) => (t && isLive(t, this.now()) ? t.value : undefined));
   }
 
   /** The live value with its expiry (0 = none). */
   async getEntry(key: string, options: { snapshot?: Snapshot } = {}): Promise<{ value: Uint8Array; expireAt: number } | undefined> {
-    const v = await this.getVersion(key, options.snapshot?.seq ?? Infinity);
+    const snapSeq = options.snapshot?.seq ?? Infinity;
+    const v = this.memGet(key, snapSeq) ?? (await this.tablesGet(key, snapSeq));
     return v && isLive(v, this.now()) ? { value: v.value!, expireAt: v.expireAt } : undefined;
   }
 
-  private async getVersion(key: string, snapSeq: number): Promise<Version | undefined> {
+  private memGet(key: string, snapSeq: number): Version | undefined {
     this.checkReadable();
-    let v = this.memtable.get(key, snapSeq);
+    const v = this.memtable.get(key, snapSeq);
     if (v) return v;
     for (let i = this.frozen.length - 1; i >= 0; i--) {
-      v = this.frozen[i]!.get(key, snapSeq);
-      if (v) return v;
+      const f = this.frozen[i]!.get(key, snapSeq);
+      if (f) return f;
     }
+    return undefined;
+  }
+
+  private async tablesGet(key: string, snapSeq: number): Promise<Version | undefined> {
     const m = this.manifest;
     const h = hashKey(key);
+    let v: Version | undefined;
     for (const s of m.l0) {
       if (key < s.first || key > s.last) continue;
       v = await this.tableGet(s, key, h, snapSeq);
@@ -819,8 +829,8 @@ export class Engine implements TableSource {
     const snapSeq = options.snapshot?.seq ?? Infinity;
     const now = this.now();
     const m = this.manifest;
-    const cursors: Cursor[] = [new MemCursor(this.memtable.tree, reverse, start, end)];
-    for (let i = this.frozen.length - 1; i >= 0; i--) cursors.push(new MemCursor(this.frozen[i]!.tree, reverse, start, end));
+    const cursors: Cursor[] = [new MemCursor(this.memtable, reverse, start, end)];
+    for (let i = this.frozen.length - 1; i >= 0; i--) cursors.push(new MemCursor(this.frozen[i]!, reverse, start, end));
     const tables: TableCursor[] = [
       ...m.l0.filter((s) => overlaps(s, start, end)).map((s) => new TableCursor(this, [s], reverse)),
       ...m.runs.map((r) => new TableCursor(this, r.ssts, reverse)),
@@ -910,13 +920,13 @@ function ownBytes(b: Uint8Array): Uint8Array {
   return Uint8Array.prototype.slice.call(b);
 }
 
-/** Encodes a frozen memtable for the worker, yielding to the event loop every few ms. */
+/** Encodes a frozen memtable for the worker (unsorted: it sorts), yielding every few ms. */
 async function serializeMemtable(m: Memtable): Promise<Uint8Array> {
   const w = new Writer(Math.max(1 << 16, Math.ceil(m.bytes * 0.8)));
   let t0 = performance.now();
   let n = 0;
-  for (const [key, chain] of m.tree.entries()) {
-    for (let c: typeof chain | undefined = chain; c; c = c.older) writeEntry(w, key, c);
+  for (const [key, chain] of m.entries()) {
+    for (let c: Chain | undefined = chain; c; c = c.older) writeEntry(w, key, c);
     if ((++n & 1023) === 0 && performance.now() - t0 > 4) {
       await yieldLoop();
       t0 = performance.now();

@@ -13,37 +13,67 @@ export interface Chain extends Version {
 }
 
 /**
- * The sorted in-memory table (a B+tree keyed by binary string). Each key holds a chain of
- * versions, newest first; old versions are pruned unless an open snapshot needs them.
+ * The in-memory table. A hash index holds every key's version chain (newest first) and serves
+ * point reads and writes; the B+tree that orders keys for scans is only brought up to date
+ * when a scan asks for it (new keys wait in `pending`), so a write costs a hash update, and
+ * sorting is paid in batches, by scans, or off-thread when the table is flushed.
  */
 export class Memtable {
-  readonly tree = new BTree<string, Chain>(undefined, compareKeys);
+  private readonly index = new Map<string, Chain>();
+  private readonly tree = new BTree<string, undefined>(undefined, compareKeys);
+  private pending: string[] = [];
   bytes = 0;
   minSeq = Infinity;
   maxSeq = 0;
+
   get size(): number {
-    return this.tree.size;
+    return this.index.size;
   }
 
   /** oldestSnapshot: the smallest open snapshot seq, or Infinity when none is open. */
   apply(key: string, v: Version, oldestSnapshot: number): void {
-    const node: Chain = { seq: v.seq, value: v.value, expireAt: v.expireAt, older: this.tree.get(key) };
+    const prev = this.index.get(key);
+    const node: Chain = { seq: v.seq, value: v.value, expireAt: v.expireAt, older: prev };
     this.bytes += versionCost(key, v);
-    // Keep versions newer than the oldest snapshot plus the first one it can see.
-    let c: Chain = node;
-    while (c.older && c.seq > oldestSnapshot) c = c.older;
-    if (c.older) {
-      this.bytes -= chainCost(key, c.older);
-      c.older = undefined;
+    if (prev) {
+      // Keep versions newer than the oldest snapshot plus the first one it can see.
+      let c: Chain = node;
+      while (c.older && c.seq > oldestSnapshot) c = c.older;
+      if (c.older) {
+        this.bytes -= chainCost(key, c.older);
+        c.older = undefined;
+      }
+    } else {
+      this.pending.push(key);
     }
-    this.tree.set(key, node);
+    this.index.set(key, node);
     if (v.seq < this.minSeq) this.minSeq = v.seq;
     if (v.seq > this.maxSeq) this.maxSeq = v.seq;
   }
 
   /** The newest version with seq <= snapSeq, if this table has one. */
   get(key: string, snapSeq: number): Version | undefined {
-    return visible(this.tree.get(key), snapSeq);
+    return visible(this.index.get(key), snapSeq);
+  }
+
+  chain(key: string): Chain | undefined {
+    return this.index.get(key);
+  }
+
+  /** Every key with its chain, in no particular order (the flush sorts off-thread). */
+  entries(): IterableIterator<[string, Chain]> {
+    return this.index.entries();
+  }
+
+  /** The ordered key set, with keys added since the last call merged in. */
+  sorted(): BTree<string, undefined> {
+    if (this.pending.length > 0) {
+      // Default sort compares UTF-16 units: byte order for binary strings.
+      this.pending.sort();
+      for (const k of this.pending) this.tree.set(k, undefined);
+      this.pending = [];
+    }
+    return this.tree;
   }
 }
 

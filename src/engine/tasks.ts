@@ -9,7 +9,7 @@ import type { Entry } from './version.ts';
 
 export interface BuildTask {
   kind: 'build';
-  /** Sorted entries in records.ts encoding (key asc, seq desc). */
+  /** Entries in records.ts encoding, each key's versions together and newest first. */
   entries: Uint8Array;
   blockSize: number;
 }
@@ -40,11 +40,12 @@ export function runTask(task: Task): BuiltSst[] {
 
 function buildTable(task: BuildTask): BuiltSst {
   const r = new Reader(task.entries, 'memtable');
+  const entries: Entry[] = [];
+  while (!r.done) entries.push(readEntry(r, false));
+  // Stable sort by key keeps each key's versions newest first.
+  entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   const b = new SstBuilder(task.blockSize);
-  while (!r.done) {
-    const e = readEntry(r, false);
-    b.add(e.key, e);
-  }
+  for (const e of entries) b.add(e.key, e);
   return b.finish();
 }
 
