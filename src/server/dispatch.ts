@@ -1,0 +1,208 @@
+/**
+ * Runs one request for one client, in the order Redis's processCommand checks things:
+ * lookup -> arity -> auth -> transaction rules -> RESP2 subscribed-mode rule -> CLIENT PAUSE
+ * -> MULTI queueing -> call (prefetch keys, run handler, stats, slowlog, MONITOR).
+ *
+ * The connection awaits the returned promise (if any) before parsing its next request, so a
+ * client's commands run one at a time in arrival order. A handler runs synchronously right
+ * after its keys are prefetched, so no other command interleaves with it.
+ */
+import { ErrorReply, SimpleString, type Reply } from '../resp/reply.ts';
+import type { ExecContext } from '../commands/types.ts';
+import { arityOk, type CommandDef } from './command-table.ts';
+import { extractKeys } from './keys.ts';
+import type { ClientState, ServerState } from './state.ts';
+import { monitorLine } from './monitor.ts';
+
+/** Returned by handlers that already sent their replies themselves (SUBSCRIBE, MONITOR...). */
+export const NO_REPLY: Reply = Object.freeze([]) as unknown as Reply;
+
+const QUEUED = new SimpleString('QUEUED');
+/** Commands that run immediately inside MULTI instead of being queued. */
+const MULTI_IMMEDIATE = new Set(['exec', 'discard', 'multi', 'watch', 'quit', 'reset']);
+/** Commands allowed in RESP2 subscribed mode. */
+const SUBSCRIBED_OK = new Set(['ping', 'subscribe', 'ssubscribe', 'unsubscribe', 'sunsubscribe', 'psubscribe', 'punsubscribe', 'quit', 'reset']);
+
+function truncate(s: string, n: number): string {
+  return s.length > n ? s.slice(0, n) : s;
+}
+
+/** Redis's error for an unknown command, arguments cut to 128 bytes in all. */
+export function unknownCommandError(argv: string[]): string {
+  let args = '';
+  for (let i = 1; i < argv.length && args.length < 128; i++) args += `'${truncate(argv[i]!, 128 - args.length)}' `;
+  return `ERR unknown command '${truncate(argv[0]!, 128)}', with args beginning with: ${args}`;
+}
+
+/** An error that happened before the command ran: counts as rejected and dirties MULTI. */
+function reject(server: ServerState, client: ClientState, def: CommandDef | undefined, message: string): void {
+  if (client.multi) client.multiDirty = true;
+  if (def) server.stats.command(def.fullname).rejected++;
+  server.stats.error(message);
+  client.reply(new ErrorReply(message));
+}
+
+export function execute(server: ServerState, client: ClientState, argv: string[]): void | Promise<void> {
+  const now = Date.now();
+  client.lastInteraction = now;
+  server.lastActivity = now;
+  const found = server.table.lookup(argv);
+  if (found === undefined) return reject(server, client, undefined, unknownCommandError(argv));
+  if (found === 'unknown-sub') {
+    return reject(server, client, undefined,
+      `ERR unknown subcommand '${truncate(argv[1]!, 128)}'. Try ${argv[0]!.toUpperCase()} HELP.`);
+  }
+  const def = found;
+  if (!arityOk(def, argv.length)) {
+    return reject(server, client, def, `ERR wrong number of arguments for '${def.fullname}' command`);
+  }
+  if (!client.authenticated && !def.flags.has('no_auth')) {
+    return reject(server, client, def, 'NOAUTH Authentication required.');
+  }
+  if (client.multi && def.flags.has('no_multi')) {
+    return reject(server, client, def, 'ERR Command not allowed inside a transaction');
+  }
+  if (client.resp === 2 && client.subscriptions > 0 && !SUBSCRIBED_OK.has(def.parent?.name ?? def.name)) {
+    return reject(server, client, def,
+      `ERR Can't execute '${def.fullname}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`);
+  }
+  const top = def.parent?.name ?? def.name;
+  // Redis's performEvictions before every command when maxmemory is set; commands that may
+  // grow memory are refused when nothing more can be evicted.
+  if (server.config.num('maxmemory') > 0 && !server.keyspace.freeMemoryIfNeeded() &&
+      (def.flags.has('denyoom') || (top === 'exec' && queuedDenyoom(client)))) {
+    return reject(server, client, def, "OOM command not allowed when used memory > 'maxmemory'.");
+  }
+  if (client.multi && !MULTI_IMMEDIATE.has(top)) {
+    client.multi.push({ def, argv });
+    client.reply(QUEUED);
+    return;
+  }
+  if (server.pause && server.isPausedFor(def, top === 'exec' && queuedWrites(client))) {
+    // Postponed like Redis's blockPostponeClient: re-checked once the pause ends.
+    return server.waitUnpause().then(() => execute(server, client, argv));
+  }
+  return call(server, client, def, argv);
+}
+
+function queuedDenyoom(client: ClientState): boolean {
+  return client.multi?.some((q) => q.def.flags.has('denyoom')) ?? false;
+}
+
+function queuedWrites(client: ClientState): boolean {
+  return client.multi?.some((q) => q.def.flags.has('write') || q.def.flags.has('may_replicate')) ?? false;
+}
+
+/** Keys of a request, for prefetching into the hot set. */
+export function keysOf(def: CommandDef, argv: string[]): string[] {
+  return def.keySpecs.length === 0 ? [] : extractKeys(def, argv);
+}
+
+/**
+ * Runs a command that passed all checks: prefetch, handler, bookkeeping. With prefetched=true
+ * the caller (EXEC) already loaded the keys and the handler runs at once.
+ */
+export function call(server: ServerState, client: ClientState, def: CommandDef, argv: string[], prefetched = false): void | Promise<void> {
+  client.lastCommand = def.fullname;
+  if (!prefetched) {
+    const keys = keysOf(def, argv);
+    let p = keys.length > 0 ? server.keyspace.prefetch(client.db, keys) : undefined;
+    // Engine backpressure: writers wait while the engine is over a limit.
+    if (def.flags.has('write')) {
+      const w = server.keyspace.waitForCapacity();
+      if (w) p = p ? Promise.all([p, w]).then(() => {}) : w;
+    }
+    if (p) {
+      return p.then(
+        () => call(server, client, def, argv, true),
+        (e: unknown) => finish(server, client, def, argv, internalError(server, def, e), 0),
+      );
+    }
+  }
+  const ctx: ExecContext = { client, server, keyspace: server.keyspace, db: client.db, now: Date.now() };
+  const start = performance.now();
+  let result: Reply | Promise<Reply>;
+  try {
+    result = def.handler!(ctx, argv);
+  } catch (e) {
+    result = internalError(server, def, e);
+  }
+  if (result instanceof Promise) {
+    return result.then(
+      (r) => durable(server, client, def, argv, r, start),
+      (e: unknown) => finish(server, client, def, argv, internalError(server, def, e), Math.round((performance.now() - start) * 1000)),
+    );
+  }
+  return durable(server, client, def, argv, result, start);
+}
+
+/**
+ * durability strict: no reply (to a write, or to a read that may show a write) leaves before
+ * every write made so far is in the store. Idle servers pay about one PUT; busy ones share it.
+ */
+function durable(server: ServerState, client: ClientState, def: CommandDef, argv: string[], r: Reply, start: number): void | Promise<void> {
+  const usec = Math.round((performance.now() - start) * 1000);
+  const e = server.engine;
+  // Inside EXEC the transaction waits once, at its end.
+  if (e && !client.capture && e.lastSeq > e.durableSeq && server.strict) {
+    const seq = e.lastSeq;
+    return e.awaitDurable(seq).then(
+      () => finish(server, client, def, argv, r, usec),
+      (err: unknown) => finish(server, client, def, argv, internalError(server, def, err), usec),
+    );
+  }
+  finish(server, client, def, argv, r, usec);
+}
+
+function internalError(server: ServerState, def: CommandDef, e: unknown): ErrorReply {
+  if (e instanceof ErrorReply) return e;
+  server.log.error({ err: e, command: def.fullname }, 'command failed');
+  const msg = e instanceof Error ? e.message : String(e);
+  return new ErrorReply(msg.startsWith('ERR ') ? msg : `ERR ${msg.split('\n')[0]}`);
+}
+
+/** Bookkeeping after a command ran (usec = its run time, -1 when it never started). */
+function finish(server: ServerState, client: ClientState, def: CommandDef, argv: string[], r: Reply, runUsec: number): void {
+  const usec = Math.max(0, runUsec);
+  const stat = server.stats.command(def.fullname);
+  stat.calls++;
+  stat.usec += usec;
+  server.stats.totalCommands++;
+  if (r instanceof ErrorReply) {
+    stat.failed++;
+    server.stats.error(r.message);
+  } else if (def.flags.has('write')) {
+    server.stats.dirty++;
+  }
+  if (r !== NO_REPLY) client.reply(r);
+  if (!def.flags.has('skip_slowlog')) {
+    const threshold = server.config.num('slowlog-log-slower-than');
+    if (threshold >= 0 && usec >= threshold) {
+      server.slowlog.add(redact(def, argv), usec, client.addr, client.name, server.config.num('slowlog-max-len'));
+    }
+    const lat = server.config.num('latency-monitor-threshold');
+    if (lat > 0 && usec / 1000 >= lat) server.latency.add(def.flags.has('fast') ? 'fast-command' : 'command', Math.round(usec / 1000));
+  }
+  if (server.monitors.size > 0 && !def.flags.has('skip_monitor') && !def.flags.has('admin')) {
+    const line = new SimpleString(monitorLine(client, redact(def, argv)));
+    for (const m of server.monitors) if (m !== client) m.push(line);
+  }
+}
+
+/** AUTH/HELLO passwords never reach MONITOR or SLOWLOG. */
+export function redact(def: CommandDef, argv: string[]): string[] {
+  if (def.name === 'auth') return [argv[0]!, ...argv.slice(1).map(() => '(redacted)')];
+  if (def.name === 'hello') {
+    const out = [...argv];
+    for (let i = 2; i < out.length; i++) {
+      if (out[i]!.toLowerCase() === 'auth') {
+        if (i + 1 < out.length) out[i + 1] = '(redacted)';
+        if (i + 2 < out.length) out[i + 2] = '(redacted)';
+        i += 2;
+      }
+    }
+    return out;
+  }
+  return argv;
+}
+

@@ -1,0 +1,225 @@
+/**
+ * The server's lifecycle: listeners (TCP, or a socket handed over by systemd), the connection
+ * registry, the once-a-tick cron (ops/sec, idle client timeouts, idle-shutdown), the optional
+ * /metrics endpoint, and graceful shutdown (stop accepting, let in-flight commands finish,
+ * close clients, flush the data layer).
+ */
+import http from 'node:http';
+import net from 'node:net';
+import type { Logger } from 'pino';
+import type { Engine } from '../engine/index.ts';
+import type { Keyspace, MaxmemoryPolicy } from '../types/keyspace.ts';
+import { allHandlers } from '../commands/registry.ts';
+import { CommandTable } from './command-table.ts';
+import type { Config } from './config.ts';
+import { Connection } from './connection.ts';
+import { pinoLevel } from './log.ts';
+import { type ClientState, ServerState } from './state.ts';
+
+export interface StartOptions {
+  config: Config;
+  log: Logger;
+  keyspace: Keyspace;
+  engine?: Engine;
+  /** Called once shutdown has finished (SHUTDOWN, idle-shutdown); main exits the process. */
+  onExit?: (code: number) => void;
+}
+
+const SHUTDOWN_GRACE_MS = 5000;
+
+export class ShaleServer {
+  readonly state: ServerState;
+  private readonly listeners: net.Server[] = [];
+  private readonly connections = new Set<Connection>();
+  private metrics: http.Server | undefined;
+  private cron: NodeJS.Timeout | undefined;
+  private stopping: Promise<void> | undefined;
+  private readonly onExit: (code: number) => void;
+
+  private constructor(opts: StartOptions) {
+    this.state = new ServerState(opts.config, opts.log, new CommandTable(allHandlers()));
+    this.state.keyspace = opts.keyspace;
+    this.state.engine = opts.engine;
+    this.onExit = opts.onExit ?? (() => {});
+  }
+
+  static async start(opts: StartOptions): Promise<ShaleServer> {
+    const srv = new ShaleServer(opts);
+    srv.wire();
+    await srv.listen();
+    srv.startCron();
+    await srv.startMetrics();
+    return srv;
+  }
+
+  get port(): number {
+    return this.state.port;
+  }
+
+  /** Hooks between the data layer, the configuration and the server state. */
+  private wire(): void {
+    const s = this.state;
+    const ks = s.keyspace;
+    ks.onKeyModified((db, key, cause) => {
+      s.touchKey(db, key);
+      if (cause === 'expire') s.stats.expiredKeys++;
+      else if (cause === 'evict') s.stats.evictedKeys++;
+    });
+    const c = s.config;
+    c.onChange('loglevel', (v) => (s.log.level = pinoLevel(v)));
+    const memory = () => ks.setMaxmemory(c.num('maxmemory'), c.str('maxmemory-policy') as MaxmemoryPolicy);
+    c.onChange('maxmemory', memory);
+    c.onChange('maxmemory-policy', memory);
+    c.onChange('hash-max-listpack-entries', (v) => (ks.hashMaxListpackEntries = Number(v)));
+    c.onChange('hash-max-listpack-value', (v) => (ks.hashMaxListpackValue = Number(v)));
+    s.shutdown = (o) => this.shutdownFromCommand(o);
+    s.reload = () => ks.reload();
+  }
+
+  private async listen(): Promise<void> {
+    const s = this.state;
+    const onConnection = (socket: net.Socket) => this.accept(socket);
+    // systemd socket activation: the listening socket is fd 3.
+    if (process.env.LISTEN_FDS && Number(process.env.LISTEN_PID) === process.pid) {
+      const srv = net.createServer({ noDelay: true }, onConnection);
+      await new Promise<void>((resolve, reject) => {
+        srv.once('error', reject);
+        srv.listen({ fd: 3 }, () => resolve());
+      });
+      this.listeners.push(srv);
+      const addr = srv.address();
+      s.port = typeof addr === 'object' && addr ? addr.port : s.config.num('port');
+      s.log.info(`Ready to accept connections tcp port=${s.port} (socket activation)`);
+      return;
+    }
+    let port = s.config.num('port');
+    for (const host of s.config.str('bind').split(/\s+/).filter(Boolean)) {
+      const srv = net.createServer({ noDelay: true }, onConnection);
+      await new Promise<void>((resolve, reject) => {
+        srv.once('error', reject);
+        srv.listen({ host, port, backlog: 511 }, () => resolve());
+      });
+      const addr = srv.address();
+      if (typeof addr === 'object' && addr) port = addr.port;
+      this.listeners.push(srv);
+    }
+    s.port = port;
+    s.log.info(`Ready to accept connections tcp port=${port}`);
+  }
+
+  private accept(socket: net.Socket): void {
+    const s = this.state;
+    if (this.stopping) {
+      socket.destroy();
+      return;
+    }
+    s.lastActivity = Date.now();
+    if (s.clients.size >= s.config.num('maxclients')) {
+      s.stats.rejectedConnections++;
+      socket.end('-ERR max number of clients reached\r\n');
+      return;
+    }
+    s.stats.totalConnections++;
+    const conn = new Connection(s, socket);
+    s.clients.set(conn.client.id, conn.client);
+    this.connections.add(conn);
+    socket.on('close', () => this.connections.delete(conn));
+    s.log.debug({ client: conn.client.id, addr: conn.client.addr }, 'accepted');
+  }
+
+  private startCron(): void {
+    let ticks = 0;
+    this.cron = setInterval(() => {
+      const s = this.state;
+      const now = Date.now();
+      if (++ticks % 10 === 0) s.stats.sampleOps();
+      const timeout = s.config.num('timeout');
+      if (timeout > 0) {
+        for (const c of s.clients.values()) {
+          if (c.subscriptions === 0 && !c.monitor && now - c.lastInteraction > timeout * 1000) {
+            s.log.debug({ client: c.id }, 'closing idle client');
+            c.close();
+          }
+        }
+      }
+      const idle = s.config.num('idle-shutdown');
+      if (idle > 0 && s.clients.size === 0 && now - s.lastActivity >= idle * 1000 && !this.stopping) {
+        s.log.info(`No clients or commands for ${idle}s: shutting down (idle-shutdown)`);
+        void this.stop({ save: true }).then(() => this.onExit(0), () => this.onExit(1));
+      }
+    }, 100);
+    this.cron.unref();
+  }
+
+  /** Prometheus text format on 127.0.0.1:<metrics-port>/metrics. */
+  private async startMetrics(): Promise<void> {
+    const port = this.state.config.num('metrics-port');
+    if (port === 0) return;
+    const s = this.state;
+    this.metrics = http.createServer((req, res) => {
+      if (req.url !== '/metrics') {
+        res.writeHead(404).end();
+        return;
+      }
+      const e = s.engine;
+      const lines = [
+        ['shale_connected_clients', s.clients.size],
+        ['shale_commands_processed_total', s.stats.totalCommands],
+        ['shale_connections_received_total', s.stats.totalConnections],
+        ['shale_error_replies_total', s.stats.totalErrorReplies],
+        ['shale_net_input_bytes_total', s.stats.netInput],
+        ['shale_net_output_bytes_total', s.stats.netOutput],
+        ['shale_hotset_bytes', s.keyspace.usedMemory()],
+        ['shale_store_gets_total', e?.store.counters.gets ?? 0],
+        ['shale_store_puts_total', e?.store.counters.puts ?? 0],
+        ['shale_store_failures_total', e?.store.counters.failures ?? 0],
+        ['shale_durable_lag', e ? e.lastSeq - e.durableSeq : 0],
+        ['shale_write_stalled', e?.writeStalled ? 1 : 0],
+        ['shale_wal_flushes_total', e?.stats.walFlushes ?? 0],
+      ];
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+      res.end(lines.map(([k, v]) => `${k} ${v}\n`).join(''));
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.metrics!.once('error', reject);
+      this.metrics!.listen(port, '127.0.0.1', () => resolve());
+    });
+  }
+
+  /** SHUTDOWN: the caller's own command is in flight, so it is not waited for. */
+  private async shutdownFromCommand(o: { save: boolean; caller?: ClientState }): Promise<void> {
+    await this.stop(o);
+    this.onExit(0);
+    // The SHUTDOWN caller gets no reply: its connection is already closed.
+    await new Promise(() => {});
+  }
+
+  /**
+   * Graceful stop: no new connections, in-flight commands finish (up to a grace period), then
+   * clients are closed and the data layer is flushed and closed. Idempotent.
+   */
+  stop(o: { save: boolean; caller?: ClientState } = { save: true }): Promise<void> {
+    this.stopping ??= this.doStop(o);
+    return this.stopping;
+  }
+
+  private async doStop(o: { save: boolean; caller?: ClientState }): Promise<void> {
+    const s = this.state;
+    s.log.info('User requested shutdown...');
+    clearInterval(this.cron);
+    for (const l of this.listeners) l.close();
+    this.metrics?.close();
+    const deadline = Date.now() + SHUTDOWN_GRACE_MS;
+    s.unpause();
+    while (Date.now() < deadline && [...this.connections].some((c) => c.busy && c.client !== o.caller)) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    for (const c of this.connections) c.close();
+    try {
+      if (o.save) await s.keyspace.save();
+    } finally {
+      await s.keyspace.close();
+    }
+    s.log.info('Shale is now ready to exit, bye bye...');
+  }
+}

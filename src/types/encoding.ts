@@ -1,0 +1,252 @@
+/**
+ * How Redis keys become engine records (the byte layout is documented in docs/data-model.md).
+ * Engine keys are binary strings (one char per byte) so these builders are plain concatenation.
+ *
+ *   m | ns:u32 | key                                   metadata: one per Redis key
+ *   e | ns:u32 | keylen:u32 | key | version:u64 | elem  element records of big collections
+ *   t | ns:u32 | expireAt:u64 | key                    TTL index (value: version or empty)
+ *   c                                                   catalog (db -> namespace, counters)
+ *
+ * `ns` is a namespace id: each logical database maps to one, and FLUSHDB/SWAPDB only change
+ * that mapping, so they are O(1) on the engine; dead namespaces are deleted in the background.
+ */
+import { pack, unpack } from 'msgpackr';
+import { HashValue, type Value } from './values.ts';
+
+export const CATALOG_KEY = 'c';
+
+function u32(n: number): string {
+  return String.fromCharCode((n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255);
+}
+
+/** Big-endian 8 bytes of a non-negative safe integer. */
+export function u64(n: number): string {
+  const hi = Math.floor(n / 0x100000000);
+  return u32(hi) + u32(n >>> 0);
+}
+
+export function readU32(s: string, at: number): number {
+  return ((s.charCodeAt(at) << 24) | (s.charCodeAt(at + 1) << 16) | (s.charCodeAt(at + 2) << 8) | s.charCodeAt(at + 3)) >>> 0;
+}
+
+export function readU64(s: string, at: number): number {
+  return readU32(s, at) * 0x100000000 + readU32(s, at + 4);
+}
+
+export function metaPrefix(ns: number): string {
+  return 'm' + u32(ns);
+}
+
+export function metaKey(ns: number, key: string): string {
+  return 'm' + u32(ns) + key;
+}
+
+/** Length of the metadata key prefix; the user key starts here. */
+export const META_PREFIX_LEN = 5;
+
+export function nsOfPhysKey(pk: string): number {
+  return readU32(pk, 1);
+}
+
+export function elemPrefix(ns: number, key: string, version: number): string {
+  return 'e' + u32(ns) + u32(key.length) + key + u64(version);
+}
+
+export function elemKey(ns: number, key: string, version: number, elem: string): string {
+  return elemPrefix(ns, key, version) + elem;
+}
+
+/** The (ns, key, version) group of an element record key, with its prefix. */
+export function parseElemKey(k: string): { ns: number; key: string; version: number; prefix: string } | undefined {
+  if (k.length < 17 || k[0] !== 'e') return undefined;
+  const ns = readU32(k, 1);
+  const len = readU32(k, 5);
+  if (k.length < 9 + len + 8) return undefined;
+  const key = k.slice(9, 9 + len);
+  const version = readU64(k, 9 + len);
+  return { ns, key, version, prefix: k.slice(0, 9 + len + 8) };
+}
+
+export function ttlPrefix(ns: number): string {
+  return 't' + u32(ns);
+}
+
+export function ttlKey(ns: number, expireAt: number, key: string): string {
+  return 't' + u32(ns) + u64(expireAt) + key;
+}
+
+export function parseTtlKey(k: string): { ns: number; expireAt: number; key: string } {
+  return { ns: readU32(k, 1), expireAt: readU64(k, 5), key: k.slice(13) };
+}
+
+/** Every record of namespace ns, for one record family ('m', 'e' or 't'). */
+export function nsRange(family: string, ns: number): { start: string; end: string } {
+  return { start: family + u32(ns), end: family + u32(ns + 1) };
+}
+
+/** The smallest string greater than every string starting with p ('' if there is none). */
+export function prefixEnd(p: string): string {
+  let i = p.length - 1;
+  while (i >= 0 && p.charCodeAt(i) === 255) i--;
+  if (i < 0) return '';
+  return p.slice(0, i) + String.fromCharCode(p.charCodeAt(i) + 1);
+}
+
+export function toBytes(s: string): Uint8Array {
+  return Buffer.from(s, 'latin1');
+}
+
+export function fromBytes(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
+}
+
+// Metadata record values: tag byte, then the body.
+export const TAG_STRING = 1;
+export const TAG_HASH_INLINE = 2;
+export const TAG_HASH_SPLIT = 3;
+
+export type MetaType = 'string' | 'hash';
+
+export function typeOfTag(tag: number): MetaType | undefined {
+  if (tag === TAG_STRING) return 'string';
+  if (tag === TAG_HASH_INLINE || tag === TAG_HASH_SPLIT) return 'hash';
+  return undefined;
+}
+
+/** Header of a split collection: its element version and element count. */
+export interface SplitHeader {
+  v: number;
+  n: number;
+}
+
+/** A decoded metadata record; split collections still need their elements loaded. */
+export type DecodedMeta = { kind: 'value'; value: Value } | { kind: 'split'; type: MetaType; header: SplitHeader };
+
+export function encodeString(s: string): Uint8Array {
+  const b = Buffer.allocUnsafe(1 + s.length);
+  b[0] = TAG_STRING;
+  b.write(s, 1, 'latin1');
+  return b;
+}
+
+/** Inline pairs: varint length + bytes, repeated. Compact and exact for binary strings. */
+export function encodePairs(tag: number, map: Map<string, string>): Uint8Array {
+  let size = 1;
+  for (const [f, v] of map) size += f.length + v.length + varintLen(f.length) + varintLen(v.length);
+  const b = Buffer.allocUnsafe(size);
+  b[0] = tag;
+  let at = 1;
+  for (const [f, v] of map) {
+    at = writeVarint(b, at, f.length);
+    at += b.write(f, at, 'latin1');
+    at = writeVarint(b, at, v.length);
+    at += b.write(v, at, 'latin1');
+  }
+  return b;
+}
+
+function decodePairs(b: Buffer, at: number): Map<string, string> {
+  const map = new Map<string, string>();
+  while (at < b.length) {
+    let [len, next] = readVarint(b, at);
+    const f = b.toString('latin1', next, next + len);
+    at = next + len;
+    [len, next] = readVarint(b, at);
+    const v = b.toString('latin1', next, next + len);
+    at = next + len;
+    map.set(f, v);
+  }
+  return map;
+}
+
+export function encodeSplit(tag: number, header: SplitHeader): Uint8Array {
+  const body = pack(header);
+  const b = Buffer.allocUnsafe(1 + body.length);
+  b[0] = tag;
+  body.copy(b, 1);
+  return b;
+}
+
+export function encodeValue(v: Value): Uint8Array {
+  if (typeof v === 'string') return encodeString(v);
+  if (v.version === 0) return encodePairs(TAG_HASH_INLINE, v.map);
+  return encodeSplit(TAG_HASH_SPLIT, { v: v.version, n: v.size });
+}
+
+export function decodeMeta(raw: Uint8Array): DecodedMeta {
+  const b = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+  switch (b[0]) {
+    case TAG_STRING:
+      return { kind: 'value', value: b.toString('latin1', 1) };
+    case TAG_HASH_INLINE:
+      return { kind: 'value', value: new HashValue(decodePairs(b, 1)) };
+    case TAG_HASH_SPLIT:
+      return { kind: 'split', type: 'hash', header: unpack(b.subarray(1)) as SplitHeader };
+    default:
+      throw new Error(`unknown metadata tag ${b[0]}`);
+  }
+}
+
+function varintLen(n: number): number {
+  let len = 1;
+  while (n >= 128) {
+    n = Math.floor(n / 128);
+    len++;
+  }
+  return len;
+}
+
+function writeVarint(b: Buffer, at: number, n: number): number {
+  while (n >= 128) {
+    b[at++] = (n & 127) | 128;
+    n = Math.floor(n / 128);
+  }
+  b[at++] = n;
+  return at;
+}
+
+function readVarint(b: Buffer, at: number): [number, number] {
+  let n = 0;
+  let mul = 1;
+  for (;;) {
+    const c = b[at++]!;
+    n += (c & 127) * mul;
+    if (c < 128) return [n, at];
+    mul *= 128;
+  }
+}
+
+/** The TTL-index record value: the element version to clean up when the key expires. */
+export function encodeTtlValue(version: number): Uint8Array {
+  return version === 0 ? new Uint8Array(0) : toBytes(u64(version));
+}
+
+export function decodeTtlValue(v: Uint8Array): number {
+  return v.length === 8 ? readU64(fromBytes(v), 0) : 0;
+}
+
+/** Persistent keyspace bookkeeping, rewritten on FLUSHDB/SWAPDB/SAVE and after restarts. */
+export interface Catalog {
+  /** Format version of this record. */
+  format: 1;
+  /** Namespace id of each logical database. */
+  dbs: number[];
+  /** Next namespace id to hand out. */
+  nextNs: number;
+  /** Namespaces whose records are being deleted in the background. */
+  dead: number[];
+  /** Element versions below this ceiling may have been handed out; allocate above it. */
+  versionCeil: number;
+  /** True when `counts` matches the data (written at SAVE/shutdown, cleared on next write). */
+  clean: boolean;
+  /** Per namespace: [keys, keys with TTL, sum of their expireAt]. */
+  counts: Record<string, number[]>;
+}
+
+export function encodeCatalog(c: Catalog): Uint8Array {
+  return pack(c);
+}
+
+export function decodeCatalog(raw: Uint8Array): Catalog {
+  return unpack(raw) as Catalog;
+}
