@@ -104,8 +104,28 @@ export function keysOf(def: CommandDef, argv: string[]): string[] {
  */
 export function call(server: ServerState, client: ClientState, def: CommandDef, argv: string[], prefetched = false): void | Promise<void> {
   client.lastCommand = def.fullname;
+  const keys = keysOf(def, argv);
+  if (keys.length === 0) return run(server, client, def, argv, keys, prefetched);
+  // Held from prefetch to reply, so a handler that awaits the engine stays atomic per key.
+  const locked = keys.map((k) => `${client.db}\0${k}`);
+  const release = () => server.keyLocks.release(locked);
+  const runLocked = (): void | Promise<void> => {
+    let r: void | Promise<void>;
+    try {
+      r = run(server, client, def, argv, keys, prefetched);
+    } catch (e) {
+      release();
+      throw e;
+    }
+    if (r) return r.finally(release);
+    release();
+  };
+  const wait = server.keyLocks.acquire(locked);
+  return wait ? wait.then(runLocked) : runLocked();
+}
+
+function run(server: ServerState, client: ClientState, def: CommandDef, argv: string[], keys: string[], prefetched: boolean): void | Promise<void> {
   if (!prefetched) {
-    const keys = keysOf(def, argv);
     let p = keys.length > 0 ? server.keyspace.prefetch(client.db, keys) : undefined;
     // Engine backpressure: writers wait while the engine is over a limit.
     if (def.flags.has('write')) {
@@ -114,7 +134,7 @@ export function call(server: ServerState, client: ClientState, def: CommandDef, 
     }
     if (p) {
       return p.then(
-        () => call(server, client, def, argv, true),
+        () => run(server, client, def, argv, keys, true),
         (e: unknown) => finish(server, client, def, argv, internalError(server, def, e), 0),
       );
     }

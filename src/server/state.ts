@@ -3,6 +3,7 @@
  * (src/commands/types.ts). Sockets stay in connection.ts: a ClientState only knows how to
  * queue reply bytes and ask its connection to flush or close.
  */
+import { KeyLocks } from './key-locks.ts';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { encodeReply, Writer, type Protocol } from '../resp/encode.ts';
@@ -141,6 +142,8 @@ export class ServerState {
   readonly slowlog = new Slowlog();
   readonly latency = new LatencyMonitor();
   readonly monitors = new Set<ClientState>();
+  /** Keys of commands in flight ("db\0key"): see key-locks.ts. */
+  readonly keyLocks = new KeyLocks();
   /** "db\0key" -> clients WATCHing it. */
   readonly watchers = new Map<string, Set<ClientState>>();
   readonly startedAt = Date.now();
