@@ -1,19 +1,19 @@
 /**
  * INFO with Redis 7.0's section and field names, so monitoring tools and client libraries
  * (ioredis's ready check reads `loading`, Sidekiq reads `redis_version`) work unchanged.
- * Shale-specific facts (store, durability, flush lag, PUTs and their cost) are added to the
- * persistence section under shale_* names.
+ * Shale-specific facts (store, durability, flush lag, store requests and their cost) are added
+ * to the persistence section under shale_* names (docs/configuration.md lists them).
  */
 import os from 'node:os';
 import { VerbatimReply } from '../resp/reply.ts';
+import { blockedClients } from '../server/blocking.ts';
+import { monthlyCost } from '../server/cost.ts';
+import { durableLag } from '../server/durable-lag.ts';
 import type { ServerState } from '../server/state.ts';
 import { REDIS_VERSION } from './connection.ts';
 import type { CommandModule } from './types.ts';
 
 type Section = (s: ServerState) => [string, string | number][];
-
-/** Estimated S3 standard PUT price per 1000 requests (USD), for the monthly cost line. */
-const PUT_PRICE_PER_1000 = 0.005;
 
 function human(n: number): string {
   const units = ['B', 'K', 'M', 'G', 'T'];
@@ -69,7 +69,7 @@ const sections: Record<string, Section> = {
       ['maxclients', s.config.num('maxclients')],
       ['client_recent_max_input_buffer', maxIn],
       ['client_recent_max_output_buffer', maxOut],
-      ['blocked_clients', 0],
+      ['blocked_clients', blockedClients(s)],
       ['tracking_clients', 0],
       ['clients_in_timeout_table', 0],
     ];
@@ -106,9 +106,8 @@ const sections: Record<string, Section> = {
   persistence: (s) => {
     const e = s.engine;
     const counters = e?.store.counters;
-    const uptimeSec = Math.max(1, (Date.now() - s.startedAt) / 1000);
-    const puts = counters?.puts ?? 0;
-    const putsPerMonth = (puts / uptimeSec) * 86400 * 30;
+    const cost = monthlyCost(counters, (Date.now() - s.startedAt) / 1000, s.config);
+    const lag = durableLag(s.keyspace.engine);
     return [
       ['loading', 0],
       ['async_loading', 0],
@@ -127,9 +126,12 @@ const sections: Record<string, Section> = {
       ['shale_last_seq', e?.lastSeq ?? 0],
       ['shale_durable_seq', e?.durableSeq ?? 0],
       ['shale_durable_lag', e ? e.lastSeq - e.durableSeq : 0],
+      ['shale_durable_lag_ms', lag.ms],
+      ['shale_durable_lag_bytes', lag.bytes],
       ['shale_write_stalled', e?.writeStalled ? 1 : 0],
       ['shale_store_gets', counters?.gets ?? 0],
-      ['shale_store_puts', puts],
+      ['shale_store_heads', counters?.heads ?? 0],
+      ['shale_store_puts', counters?.puts ?? 0],
       ['shale_store_lists', counters?.lists ?? 0],
       ['shale_store_deletes', counters?.deletes ?? 0],
       ['shale_store_retries', counters?.retries ?? 0],
@@ -137,10 +139,15 @@ const sections: Record<string, Section> = {
       ['shale_store_bytes_written', counters?.bytesWritten ?? 0],
       ['shale_store_bytes_read', counters?.bytesRead ?? 0],
       ['shale_wal_flushes', e?.stats.walFlushes ?? 0],
+      ['shale_wal_bytes', e?.stats.walBytes ?? 0],
       ['shale_l0_flushes', e?.stats.l0Flushes ?? 0],
       ['shale_compactions', e?.stats.compactions ?? 0],
       ['shale_write_stalls', e?.stats.stalls ?? 0],
-      ['shale_est_monthly_put_cost_usd', ((putsPerMonth / 1000) * PUT_PRICE_PER_1000).toFixed(2)],
+      ['shale_est_monthly_put_cost_usd', cost.put.toFixed(2)],
+      ['shale_est_monthly_get_cost_usd', cost.get.toFixed(2)],
+      ['shale_est_monthly_list_cost_usd', cost.list.toFixed(2)],
+      ['shale_est_monthly_delete_cost_usd', cost.delete.toFixed(2)],
+      ['shale_est_monthly_cost_usd', cost.total.toFixed(2)],
     ];
   },
   stats: (s) => {

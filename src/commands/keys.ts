@@ -16,6 +16,8 @@ import {
   toExpireMs,
 } from '../types/replies.ts';
 import { type Entry, HashValue, typeOf, type Value } from '../types/values.ts';
+import { ListValue } from '../types/list.ts';
+import { copySplitList, splitListElements } from '../types/list-records.ts';
 import { helpReply } from './help.ts';
 import type { CommandModule, ExecContext } from './types.ts';
 
@@ -38,7 +40,18 @@ async function ensureAll(ks: Keyspace, wanted: [number, string[]][]): Promise<vo
 function dup(e: Entry): { value: Value; split: boolean } {
   const v = e.value;
   if (v instanceof HashValue) return { value: v.clone(), split: v.version !== 0 };
+  if (v instanceof ListValue) return { value: v.clone(), split: false };
   return { value: v, split: false };
+}
+
+/**
+ * dup() for a split list: its element records are copied under the destination, streamed
+ * (list-records.ts), then both keys are made resident again for the synchronous rest.
+ */
+async function dupSplitList(ks: Keyspace, src: [number, string], l: ListValue, dst: [number, string]): Promise<{ value: Value; split: boolean }> {
+  const value = await copySplitList(ks, src[0], src[1], l, dst[0], dst[1]);
+  await ensureAll(ks, src[0] === dst[0] ? [[src[0], [src[1], dst[1]]]] : [[src[0], [src[1]]], [dst[0], [dst[1]]]]);
+  return { value, split: false };
 }
 
 function renameGeneric(ctx: ExecContext, args: string[], nx: boolean): Reply {
@@ -49,10 +62,13 @@ function renameGeneric(ctx: ExecContext, args: string[], nx: boolean): Reply {
   if (!e) return NO_SUCH_KEY;
   if (src === dst) return nx ? 0 : OK;
   if (ks.lookup(ctx.db, dst, ctx.now) && nx) return 0;
-  const { value, split } = dup(e);
-  ks.set(ctx.db, dst, value, e.expireAt, { enc: e.enc, split });
-  ks.delete(ctx.db, src, ctx.now);
-  return nx ? 1 : OK;
+  const finish = ({ value, split }: { value: Value; split: boolean }): Reply => {
+    ks.set(ctx.db, dst, value, e.expireAt, { enc: e.enc, split });
+    ks.delete(ctx.db, src, ctx.now);
+    return nx ? 1 : OK;
+  };
+  if (e.value instanceof ListValue && e.value.split) return dupSplitList(ks, [ctx.db, src], e.value, [ctx.db, dst]).then(finish);
+  return finish(dup(e));
 }
 
 /** The literal prefix of a glob pattern (everything before the first special character). */
@@ -139,7 +155,7 @@ async function copyCommand(ctx: ExecContext, args: string[]): Promise<Reply> {
   if (ks.lookup(dstDb, dst, ctx.now)) {
     if (!replace) return 0;
   }
-  const { value, split } = dup(e);
+  const { value, split } = e.value instanceof ListValue && e.value.split ? await dupSplitList(ks, [ctx.db, src], e.value, [dstDb, dst]) : dup(e);
   // dupStringObject gives an int-encoded copy its own (unshared) object.
   ks.set(dstDb, dst, value, e.expireAt, { enc: e.enc === 'auto' ? 'unshared' : e.enc, split });
   return 1;
@@ -156,7 +172,7 @@ async function moveCommand(ctx: ExecContext, args: string[]): Promise<Reply> {
   const e = ks.lookup(ctx.db, key, ctx.now);
   if (!e) return 0;
   if (ks.lookup(v, key, ctx.now)) return 0;
-  const { value, split } = dup(e);
+  const { value, split } = e.value instanceof ListValue && e.value.split ? await dupSplitList(ks, [ctx.db, key], e.value, [v, key]) : dup(e);
   ks.set(v, key, value, e.expireAt, { enc: e.enc, split });
   ks.delete(ctx.db, key, ctx.now);
   return 1;
@@ -294,9 +310,17 @@ export const commands: CommandModule = {
     ]);
   },
 
-  dump(ctx, args) {
+  async dump(ctx, args) {
     const e = readKey(ctx, args[1]!);
-    return e ? dumpValue(e.value) : null;
+    if (!e) return null;
+    const v = e.value;
+    if (v instanceof ListValue && v.split) {
+      // The payload holds every element anyway: read them into an inline copy.
+      const items: string[] = [];
+      for await (const s of splitListElements(ctx.keyspace, ctx.db, args[1]!, v)) items.push(s);
+      return dumpValue(new ListValue(items));
+    }
+    return dumpValue(v);
   },
 
   restore: restoreCommand,

@@ -1,5 +1,5 @@
 /**
- * Server commands: TIME, LASTSAVE, SAVE, BGSAVE, WAITAOF, SHUTDOWN, DBSIZE, FLUSHDB, FLUSHALL,
+ * Server commands: TIME, LASTSAVE, SAVE, BGSAVE, SHUTDOWN, DBSIZE, FLUSHDB, FLUSHALL,
  * SWAPDB, MONITOR, SLOWLOG, LATENCY, DEBUG. Data-wide operations call the Keyspace (src/types).
  */
 import {
@@ -77,30 +77,6 @@ export const commands: CommandModule = {
   time() {
     const us = Math.floor((performance.timeOrigin + performance.now()) * 1000);
     return [String(Math.floor(us / 1e6)), String(us % 1e6)];
-  },
-
-  /** WAITAOF numlocal numreplicas timeout: waits until every write so far is in the store. */
-  async waitaof(ctx, args) {
-    const local = parseInteger(args[1]!);
-    const replicas = parseInteger(args[2]!);
-    const timeout = parseInteger(args[3]!);
-    if (local === undefined || replicas === undefined) return new ErrorReply('ERR value is not an integer or out of range');
-    if (timeout === undefined) return new ErrorReply('ERR timeout is not an integer or out of range');
-    if (timeout < 0) return new ErrorReply('ERR timeout is negative');
-    if (ctx.client.multi) return new ErrorReply('ERR WAITAOF cannot be used with multi');
-    const e = ctx.server.engine;
-    if (local > 0 && (!e || ctx.server.config.str('durability') === 'off')) {
-      return new ErrorReply('ERR WAITAOF cannot be used when numlocal is set but appendonly is disabled.');
-    }
-    if (!e) return [0, 0];
-    const seq = e.lastSeq;
-    if (e.durableSeq < seq) {
-      const done = e.awaitDurable(seq).then(() => true);
-      const timer = timeout > 0 ? new Promise<boolean>((r) => setTimeout(() => r(false), timeout).unref()) : undefined;
-      const ok = await (timer ? Promise.race([done, timer]) : done);
-      if (!ok) return [0, 0];
-    }
-    return [1, 0];
   },
 
   lastsave(ctx) {

@@ -12,7 +12,7 @@ import { CorruptionError, EngineClosedError, FencedError, assert } from './error
 import { decodeManifest, emptyManifest, encodeManifest, type ManifestData, manifestKey, type SortedRun } from './manifest.ts';
 import { type Chain, Memtable } from './memtable.ts';
 import { ResilientStore } from './objectstore/resilient.ts';
-import { listAll, type ObjectStore, PreconditionFailedError } from './objectstore/types.ts';
+import { listAll, type ObjectStore, PreconditionFailedError, TransientStoreError } from './objectstore/types.ts';
 import { writeEntry } from './records.ts';
 import { type Block, findBlock, findInBlock, mayContain, parseBlock, parseTail, type SstMeta, type SstTail } from './sst.ts';
 import { hashKey } from './bloom.ts';
@@ -136,6 +136,8 @@ export class Engine implements TableSource {
 
   private gcTimer: NodeJS.Timeout | undefined;
   private failure: Error | undefined;
+  /** The latest failed background write to the store (WAL, L0 flush), until one succeeds. */
+  private storeFailure: Error | undefined;
   private closing = false;
   private closed = false;
 
@@ -193,6 +195,11 @@ export class Engine implements TableSource {
 
   get durableSeq(): number {
     return this._durableSeq;
+  }
+
+  /** Why writes are not reaching the store right now (undefined while they are). */
+  get storeError(): Error | undefined {
+    return this.storeFailure ?? this.store.lastError;
   }
 
   /** The shape of the tree, for stats and tests. */
@@ -413,6 +420,37 @@ export class Engine implements TableSource {
     }
   }
 
+  /** CONFIG SET flush-interval: applies to the next flush (a pending timer is re-armed). */
+  setFlushInterval(ms: number): void {
+    assert(ms >= 0, 'flushIntervalMs >= 0');
+    this.o.flushIntervalMs = ms;
+    if (this.walTimer) {
+      clearTimeout(this.walTimer);
+      this.walTimer = undefined;
+      this.scheduleWalFlush();
+    }
+  }
+
+  /**
+   * CONFIG SET durability to or from off. Turning the WAL on logs what the memtables hold
+   * (newest version per key), so once that object is in the store every seq up to lastSeq is
+   * durable, as advanceDurable assumes; turning it off flushes what is buffered.
+   */
+  setWal(on: boolean): void {
+    if (on === this.o.wal) return;
+    this.o.wal = on;
+    if (!on) {
+      void this.flushWal();
+      return;
+    }
+    for (const m of [...this.frozen, this.memtable]) {
+      for (const [key, chain] of m.entries()) writeEntry(this.walBuf, key, chain);
+    }
+    if (this.walBuf.pos === newWalBufferSize) this.advanceDurable(this._lastSeq);
+    else this.walBufLastSeq = this._lastSeq;
+    this.scheduleWalFlush();
+  }
+
   /** Writes the buffered WAL entries as one object now (waits for an in-flight one first). */
   async flush(): Promise<void> {
     await this.walIdle();
@@ -455,18 +493,35 @@ export class Engine implements TableSource {
         break;
       } catch (e) {
         if (e instanceof PreconditionFailedError) {
-          this.fail(new FencedError(`WAL id ${id} is taken by a newer writer`));
-          return;
+          // An earlier attempt that failed here may have been applied all the same (its
+          // response lost): identical bytes are ours, since every WAL object carries our epoch.
+          const own = attempt === 0 ? false : await this.isOwnObject(walKey(id), bytes);
+          if (own === true) break;
+          if (own === false) {
+            this.fail(new FencedError(`WAL id ${id} is taken by a newer writer`));
+            return;
+          }
+        } else {
+          this.storeFailure = e as Error;
         }
         if (this.closed) return;
         this.stats.walPutRetries++;
         await sleep(Math.min(1000, 50 * 2 ** Math.min(attempt, 5)));
       }
     }
+    this.storeFailure = undefined;
     this.stats.walFlushes++;
     this.stats.walBytes += bytes.length;
     this.walObjects.push({ id, lastSeq });
     this.advanceDurable(lastSeq);
+  }
+
+  /** Whether key holds exactly these bytes; undefined when the store cannot say right now. */
+  private isOwnObject(key: string, bytes: Uint8Array): Promise<boolean | undefined> {
+    return this.store.get(key).then(
+      (b) => b !== undefined && Buffer.compare(b, bytes) === 0,
+      () => undefined,
+    );
   }
 
   // ---------------------------------------------------------------- memtable -> L0
@@ -506,26 +561,46 @@ export class Engine implements TableSource {
   }
 
   private async flushFrozen(): Promise<void> {
-    while (this.frozen.length > 0) {
-      const m = this.frozen[0]!;
-      const entries = await serializeMemtable(m);
-      const [built] = await this.pool.run({ kind: 'build', entries, blockSize: this.o.blockSize }, [
-        entries.buffer as ArrayBuffer,
-      ]);
-      const id = this.allocSst();
+    for (let failures = 0; this.frozen.length > 0 && !this.closed; ) {
+      try {
+        await this.flushOldestFrozen();
+        failures = 0;
+        this.storeFailure = undefined;
+      } catch (e) {
+        // A store outage keeps the table frozen (the WAL still holds its entries) and retries
+        // with backoff; writers stall at maxFrozenMemtables meanwhile. Fencing and corruption
+        // cannot heal: they stop the engine.
+        if (this.failure || this.closed || e instanceof FencedError || e instanceof CorruptionError || e instanceof EngineClosedError) throw e;
+        this.storeFailure = e as Error;
+        await sleep(Math.min(2000, 100 * 2 ** Math.min(failures++, 5)));
+      }
+    }
+  }
+
+  private async flushOldestFrozen(): Promise<void> {
+    const m = this.frozen[0]!;
+    const entries = await serializeMemtable(m);
+    const [built] = await this.pool.run({ kind: 'build', entries, blockSize: this.o.blockSize }, [
+      entries.buffer as ArrayBuffer,
+    ]);
+    const id = this.allocSst();
+    try {
       await this.store.put(id, built!.bytes, { ifNoneMatch: '*' });
       const meta: SstMeta = { id, ...built!.meta };
       await this.updateManifest((d) => {
         d.l0 = [meta, ...d.l0];
         d.flushedSeq = Math.max(d.flushedSeq, m.maxSeq);
       });
+    } finally {
+      // On failure the table is garbage (a retry writes a new one) unless the manifest
+      // names it, which GC checks first.
       this.pendingSsts.delete(id);
-      this.frozen.shift();
-      this.stats.l0Flushes++;
-      if (!this.o.wal) this.advanceDurable(m.maxSeq);
-      this.checkCapacity();
-      this.maybeCompact();
     }
+    this.frozen.shift();
+    this.stats.l0Flushes++;
+    if (!this.o.wal) this.advanceDurable(m.maxSeq);
+    this.checkCapacity();
+    this.maybeCompact();
   }
 
   private allocSst(): string {
@@ -548,15 +623,12 @@ export class Engine implements TableSource {
       const draft: ManifestData = { ...this.manifest };
       mutate(draft);
       draft.nextSstId = this.sstCounter;
-      draft.walReplayFrom = this.o.wal ? Math.max(draft.walReplayFrom, this.replayFrom(draft.flushedSeq)) : this.nextWalId;
+      // Also without a WAL: objects logged before CONFIG SET durability off may still be needed.
+      draft.walReplayFrom = Math.max(draft.walReplayFrom, this.replayFrom(draft.flushedSeq));
       try {
         await this.store.put(manifestKey(this.manifestId + 1), encodeManifest(draft), { ifNoneMatch: '*' });
       } catch (e) {
-        if (e instanceof PreconditionFailedError) {
-          const err = new FencedError(`manifest ${this.manifestId + 1} was written by another writer`);
-          this.fail(err);
-          throw err;
-        }
+        if (e instanceof PreconditionFailedError) await this.adoptOwnManifest(this.manifestId + 1);
         throw e;
       }
       this.manifestId++;
@@ -565,6 +637,25 @@ export class Engine implements TableSource {
     const p = this.manifestLock.then(run, run);
     this.manifestLock = p.catch(() => {});
     return p;
+  }
+
+  /**
+   * The manifest at id exists although our put of it failed. An earlier update whose put
+   * failed ambiguously (applied, response lost) may have written it: then it carries our epoch
+   * and writer id, and we adopt it as current; the caller retries its work on top of it (a
+   * flush may leave a duplicate table, which is harmless). Anything else means fenced.
+   */
+  private async adoptOwnManifest(id: number): Promise<never> {
+    const bytes = await this.store.get(manifestKey(id));
+    const stored = bytes && decodeManifest(manifestKey(id), bytes);
+    if (stored && stored.epoch === this.manifest.epoch && stored.writerId === this.manifest.writerId) {
+      this.manifestId = id;
+      this.manifest = stored;
+      throw new TransientStoreError(`manifest ${id} was written by an earlier attempt of this writer; adopted it`);
+    }
+    const err = new FencedError(`manifest ${id} was written by another writer`);
+    this.fail(err);
+    throw err;
   }
 
   // ---------------------------------------------------------------- compaction
@@ -697,7 +788,8 @@ export class Engine implements TableSource {
     for (const o of manifests.slice(0, Math.max(0, manifests.length - KEEP_MANIFESTS))) {
       if (o.lastModified <= cutoff) doomed.push(o.key);
     }
-    for (const k of doomed) await this.store.delete(k);
+    // One DeleteObjects request per 1000 keys on S3 (a loop on backends without batches).
+    await this.store.deleteMany(doomed);
     this.stats.gcDeleted += doomed.length;
     return doomed.length;
   }

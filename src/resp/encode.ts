@@ -120,7 +120,7 @@ export function encodeReply(w: Writer, r: Reply, proto: Protocol): void {
   } else if (r instanceof NullArray) {
     w.str(proto === 3 ? '_\r\n' : '*-1\r\n');
   } else if (r instanceof DoubleReply) {
-    const s = formatDouble(r.value);
+    const s = r.text ?? formatDouble(r.value);
     w.str(proto === 3 ? `,${s}\r\n` : `$${s.length}\r\n${s}\r\n`);
   } else if (r instanceof BoolReply) {
     w.str(proto === 3 ? (r.value ? '#t\r\n' : '#f\r\n') : r.value ? ':1\r\n' : ':0\r\n');

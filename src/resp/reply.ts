@@ -49,8 +49,11 @@ export class NullArray {
 /** RESP3 double (,1.5); RESP2 bulk string with Redis's formatting of the number. */
 export class DoubleReply {
   readonly value: number;
-  constructor(value: number) {
+  /** The text to send instead of "%.17g" (replies Redis prints another way, e.g. GEOPOS). */
+  readonly text: string | undefined;
+  constructor(value: number, text?: string) {
     this.value = value;
+    this.text = text;
   }
 }
 

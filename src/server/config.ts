@@ -25,8 +25,10 @@ export interface OptionDef {
   parse?: (v: string) => string;
   /** Never echoed in logs. */
   sensitive?: boolean;
-  /** Not listed by CONFIG GET (aliases whose value is derived from another option). */
+  /** Value derived from another option (Redis aliases); not written by CONFIG REWRITE. */
   derived?: (c: Config) => string;
+  /** Setting it sets this option instead (through aliasValue). */
+  aliasOf?: string;
 }
 
 const INT_MAX = 2147483647;
@@ -83,7 +85,15 @@ function parseSave(v: string): string {
 }
 
 const DURABILITY = ['strict', 'relaxed', 'off'];
-const APPENDFSYNC: Record<string, string> = { always: 'strict', everysec: 'relaxed', no: 'off' };
+/** Key order is Redis's, for its "must be one of" error text. */
+const APPENDFSYNC: Record<string, string> = { everysec: 'relaxed', always: 'strict', no: 'off' };
+
+/** USD per 1,000 requests: a non-negative decimal. */
+function parsePrice(v: string): string {
+  const t = v.trim();
+  if (!/^(\d+(\.\d*)?|\.\d+)$/.test(t)) throw new Error('argument must be a non-negative decimal number');
+  return String(Number(t));
+}
 
 export const OPTIONS: OptionDef[] = [
   // Network and process
@@ -101,13 +111,23 @@ export const OPTIONS: OptionDef[] = [
   // Storage and durability
   { name: 'dir', kind: 'string', default: './data', mutable: false },
   { name: 'store', kind: 'string', default: '', mutable: false },
-  { name: 'durability', kind: 'enum', default: 'relaxed', mutable: false, values: DURABILITY },
-  { name: 'flush-interval', kind: 'int', default: '100', mutable: false, min: 1, max: 60000 },
+  { name: 'durability', kind: 'enum', default: 'relaxed', mutable: true, values: DURABILITY },
+  { name: 'flush-interval', kind: 'int', default: '100', mutable: true, min: 1, max: 60000 },
+  // Longest a command waits for the object store (durability, write backpressure); 0 = no bound.
+  { name: 'store-timeout', kind: 'int', default: '30000', mutable: true, min: 0, max: INT_MAX },
   {
-    name: 'appendfsync', kind: 'enum', default: 'everysec', mutable: false, values: Object.keys(APPENDFSYNC),
+    name: 'appendfsync', kind: 'enum', default: 'everysec', mutable: true, values: Object.keys(APPENDFSYNC), aliasOf: 'durability',
     derived: (c) => Object.keys(APPENDFSYNC).find((k) => APPENDFSYNC[k] === c.str('durability')) ?? 'everysec',
   },
-  { name: 'appendonly', kind: 'bool', default: 'yes', mutable: false, derived: (c) => (c.str('durability') === 'off' ? 'no' : 'yes') },
+  {
+    name: 'appendonly', kind: 'bool', default: 'yes', mutable: true, aliasOf: 'durability',
+    derived: (c) => (c.str('durability') === 'off' ? 'no' : 'yes'),
+  },
+  // Object-store prices for the cost estimate in INFO and /metrics (S3 Standard by default).
+  { name: 'store-price-put', kind: 'special', default: '0.005', mutable: true, parse: parsePrice },
+  { name: 'store-price-get', kind: 'special', default: '0.0004', mutable: true, parse: parsePrice },
+  { name: 'store-price-list', kind: 'special', default: '0.005', mutable: true, parse: parsePrice },
+  { name: 'store-price-delete', kind: 'special', default: '0', mutable: true, parse: parsePrice },
   { name: 'save', kind: 'special', default: '', mutable: true, parse: parseSave },
   // Memory
   { name: 'maxmemory', kind: 'memory', default: '0', mutable: true },
@@ -194,6 +214,8 @@ export class Config {
   private readonly cache = new Map<string, string | number>();
   /** Absolute path of the file given at start-up, for CONFIG REWRITE. */
   file: string | undefined;
+  /** The last durability other than off, restored by `appendonly yes` (Redis keeps appendfsync apart). */
+  private logged = 'relaxed';
 
   constructor() {
     for (const o of OPTIONS) this.values.set(o.name, o.default);
@@ -232,16 +254,25 @@ export class Config {
     if (!def) throw new ConfigError(`${where}: unknown option '${name}'`);
     this.cache.clear();
     try {
-      if (key === 'appendfsync') {
-        this.values.set('durability', APPENDFSYNC[normalize(def, raw)]!);
-      } else if (key === 'appendonly') {
-        if (normalize(def, raw) === 'no') this.values.set('durability', 'off');
-      } else {
-        this.values.set(key, normalize(def, raw));
-      }
+      const v = normalize(def, raw);
+      if (def.aliasOf) this.assign(def.aliasOf, this.aliasValue(def.name, v));
+      else this.assign(key, v);
     } catch (e) {
       throw new ConfigError(`${where}: invalid value for '${key}': ${(e as Error).message}`);
     }
+  }
+
+  /** What setting an alias (appendfsync, appendonly) to v sets its target option to. */
+  private aliasValue(name: string, v: string): string {
+    if (name === 'appendfsync') return APPENDFSYNC[v]!;
+    // appendonly
+    if (v === 'no') return 'off';
+    return this.values.get('durability') === 'off' ? this.logged : this.values.get('durability')!;
+  }
+
+  private assign(name: string, v: string): void {
+    this.values.set(name, v);
+    if (name === 'durability' && v !== 'off') this.logged = v;
   }
 
   /** CONFIG GET: [name, value] pairs for options matching any of the patterns. */
@@ -276,10 +307,12 @@ export class Config {
       }
     }
     this.cache.clear();
-    for (const [def, v] of staged) {
-      const old = this.values.get(def.name);
-      this.values.set(def.name, v);
-      if (old !== v) for (const fn of this.listeners.get(def.name) ?? []) fn(v);
+    for (const [def, raw] of staged) {
+      const name = def.aliasOf ?? def.name;
+      const v = def.aliasOf ? this.aliasValue(def.name, raw) : raw;
+      const old = this.values.get(name);
+      this.assign(name, v);
+      if (old !== v) for (const fn of this.listeners.get(name) ?? []) fn(v);
     }
     return undefined;
   }
@@ -316,7 +349,9 @@ export class Config {
     for (const l of lines) {
       const args = l.trim().startsWith('#') ? null : splitArgs(l);
       const name = args?.[0]?.toLowerCase();
-      const def = name ? BY_NAME.get(name) : undefined;
+      let def = name ? BY_NAME.get(name) : undefined;
+      // An alias line (appendonly no) becomes its target's line, so the file keeps one truth.
+      if (def?.aliasOf) def = BY_NAME.get(def.aliasOf);
       if (!def || def.derived) {
         out.push(l);
         continue;

@@ -11,6 +11,7 @@ import type { Socket } from 'node:net';
 import { ProtocolError, RequestParser } from '../resp/parser.ts';
 import { ErrorReply } from '../resp/reply.ts';
 import { execute } from './dispatch.ts';
+import { isClientBlocked, removeBlockedClient } from './blocking.ts';
 import { ClientState, type ClientIO, type ServerState } from './state.ts';
 
 /** Stop reading a client whose unparsed input exceeds this while a command is running. */
@@ -56,7 +57,8 @@ export class Connection implements ClientIO {
 
   /** A command of this client is running (or waiting for its keys / a pause). */
   get busy(): boolean {
-    return this.running;
+    // A client blocked in BLPOP & co. is idle as far as shutdown is concerned.
+    return this.running && !isClientBlocked(this.server, this.client);
   }
 
   get socketPending(): number {
@@ -238,6 +240,7 @@ export class Connection implements ClientIO {
     s.clients.delete(this.client.id);
     s.pubsub.removeClient(this.client);
     s.unwatchAll(this.client);
+    removeBlockedClient(s, this.client);
     s.monitors.delete(this.client);
     s.lastActivity = Date.now();
     s.log.debug({ client: this.client.id, addr: this.client.addr }, 'client closed');

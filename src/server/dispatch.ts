@@ -13,6 +13,8 @@ import { arityOk, type CommandDef } from './command-table.ts';
 import { extractKeys } from './keys.ts';
 import type { ClientState, ServerState } from './state.ts';
 import { monitorLine } from './monitor.ts';
+import { BLOCKED, blockingOf, serveReady } from './blocking.ts';
+import { boundStoreWait, pendingSeq } from './store-timeout.ts';
 
 /** Returned by handlers that already sent their replies themselves (SUBSCRIBE, MONITOR...). */
 export const NO_REPLY: Reply = Object.freeze([]) as unknown as Reply;
@@ -82,7 +84,10 @@ export function execute(server: ServerState, client: ClientState, argv: string[]
     // Postponed like Redis's blockPostponeClient: re-checked once the pause ends.
     return server.waitUnpause().then(() => execute(server, client, argv));
   }
-  return call(server, client, def, argv);
+  const r = call(server, client, def, argv);
+  // Redis's handleClientsBlockedOnKeys: clients blocked on keys this command wrote are served now.
+  if (r) return r.then(() => serveReady(server));
+  serveReady(server);
 }
 
 function queuedDenyoom(client: ClientState): boolean {
@@ -108,11 +113,16 @@ export function call(server: ServerState, client: ClientState, def: CommandDef, 
   if (keys.length === 0) return run(server, client, def, argv, keys, prefetched);
   // Held from prefetch to reply, so a handler that awaits the engine stays atomic per key.
   const locked = keys.map((k) => `${client.db}\0${k}`);
-  const release = () => server.keyLocks.release(locked);
+  let held = true;
+  // Idempotent: a command that blocks its client releases early (see blocked()).
+  const release = () => {
+    if (held) server.keyLocks.release(locked);
+    held = false;
+  };
   const runLocked = (): void | Promise<void> => {
     let r: void | Promise<void>;
     try {
-      r = run(server, client, def, argv, keys, prefetched);
+      r = run(server, client, def, argv, keys, prefetched, release);
     } catch (e) {
       release();
       throw e;
@@ -124,17 +134,19 @@ export function call(server: ServerState, client: ClientState, def: CommandDef, 
   return wait ? wait.then(runLocked) : runLocked();
 }
 
-function run(server: ServerState, client: ClientState, def: CommandDef, argv: string[], keys: string[], prefetched: boolean): void | Promise<void> {
+function run(server: ServerState, client: ClientState, def: CommandDef, argv: string[], keys: string[], prefetched: boolean, unlock?: () => void): void | Promise<void> {
   if (!prefetched) {
     let p = keys.length > 0 ? server.keyspace.prefetch(client.db, keys) : undefined;
     // Engine backpressure: writers wait while the engine is over a limit.
     if (def.flags.has('write')) {
-      const w = server.keyspace.waitForCapacity();
+      // Bounded: with the store down, a stalled write fails instead of hanging.
+      let w = server.keyspace.waitForCapacity();
+      if (w) w = boundStoreWait(w, server.config.num('store-timeout'), server.engine);
       if (w) p = p ? Promise.all([p, w]).then(() => {}) : w;
     }
     if (p) {
       return p.then(
-        () => run(server, client, def, argv, keys, true),
+        () => run(server, client, def, argv, keys, true, unlock),
         (e: unknown) => finish(server, client, def, argv, internalError(server, def, e), 0),
       );
     }
@@ -149,11 +161,23 @@ function run(server: ServerState, client: ClientState, def: CommandDef, argv: st
   }
   if (result instanceof Promise) {
     return result.then(
-      (r) => durable(server, client, def, argv, r, start),
+      (r) => (r === BLOCKED ? blocked(server, client, def, argv, start, unlock) : durable(server, client, def, argv, r, start)),
       (e: unknown) => finish(server, client, def, argv, internalError(server, def, e), Math.round((performance.now() - start) * 1000)),
     );
   }
+  if (result === BLOCKED) return blocked(server, client, def, argv, start, unlock);
   return durable(server, client, def, argv, result, start);
+}
+
+/**
+ * The handler blocked its client (src/server/blocking.ts): its keys are freed at once so
+ * writers can reach them, and the reply goes out when the wait ends. Stats count the handler's
+ * run time, not the time spent blocked (Redis's updateStatsOnUnblock).
+ */
+function blocked(server: ServerState, client: ClientState, def: CommandDef, argv: string[], start: number, unlock?: () => void): Promise<void> {
+  unlock?.();
+  const ran = performance.now() - start;
+  return blockingOf(server).wait(client).then((r) => durable(server, client, def, argv, r, performance.now() - ran));
 }
 
 /**
@@ -163,10 +187,11 @@ function run(server: ServerState, client: ClientState, def: CommandDef, argv: st
 function durable(server: ServerState, client: ClientState, def: CommandDef, argv: string[], r: Reply, start: number): void | Promise<void> {
   const usec = Math.round((performance.now() - start) * 1000);
   const e = server.engine;
+  if (e && def.flags.has('write')) client.woff = e.lastSeq;
   // Inside EXEC the transaction waits once, at its end.
-  if (e && !client.capture && e.lastSeq > e.durableSeq && server.strict) {
-    const seq = e.lastSeq;
-    return e.awaitDurable(seq).then(
+  const seq = e && !client.capture && server.strict ? pendingSeq(e) : undefined;
+  if (e && seq !== undefined) {
+    return boundStoreWait(e.awaitDurable(seq), server.config.num('store-timeout'), e, seq).then(
       () => finish(server, client, def, argv, r, usec),
       (err: unknown) => finish(server, client, def, argv, internalError(server, def, err), usec),
     );

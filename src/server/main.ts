@@ -3,16 +3,35 @@
  * listener. Any failure before the server is ready prints one line to stderr and exits 1.
  * SIGTERM/SIGINT shut down gracefully (finish in-flight commands, flush, exit 0).
  */
-import { Engine, type EngineOptions } from '../engine/index.ts';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Engine, type EngineOptions, LocalStore, MemoryStore, type ObjectStore } from '../engine/index.ts';
 import { ResilientStore } from '../engine/objectstore/resilient.ts';
-import { checkStoreAccess, openStore } from '../engine/objectstore/url.ts';
 import { Keyspace, type MaxmemoryPolicy } from '../types/keyspace.ts';
 import { REDIS_VERSION } from '../commands/connection.ts';
 import { Config, ConfigError, HELP, loadConfig } from './config.ts';
+import { DurableLag } from './durable-lag.ts';
 import { createLogger } from './log.ts';
 import { ShaleServer } from './server.ts';
 
 const VERSION = '0.1.0';
+
+/**
+ * Opens the store. The AWS SDK takes longer to load than the rest of Shale together, so plain
+ * paths, file:// and memory:// are opened here directly and only other URLs (s3://, and
+ * anything url.ts should reject with its message) load url.ts and the SDK.
+ */
+async function openRawStore(spec: string): Promise<ObjectStore> {
+  const s = spec.trim();
+  if (/^memory:(\/\/)?$/i.test(s)) return new MemoryStore();
+  if (/^file:\/\//i.test(s)) return new LocalStore(fileURLToPath(s));
+  // No scheme (a one-letter one is a Windows drive): a path.
+  if (s !== '' && !/^[a-z][a-z0-9+.-]+:/i.test(s)) return new LocalStore(path.resolve(s));
+  const { checkStoreAccess, openStore } = await import('../engine/objectstore/url.ts');
+  const store = openStore(s);
+  await checkStoreAccess(store);
+  return store;
+}
 
 function fail(message: string): never {
   process.stderr.write(`shale: ${message}\n`);
@@ -40,15 +59,17 @@ export async function main(argv: string[] = process.argv.slice(2), env: Record<s
   const storeSpec = config.str('store') || config.str('dir');
   let server: ShaleServer | undefined;
   try {
-    const raw = openStore(storeSpec);
-    await checkStoreAccess(raw);
-    const engineOptions: EngineOptions = {
-      store: new ResilientStore(raw),
+    const raw = await openRawStore(storeSpec);
+    const store = new ResilientStore(raw);
+    // Read at each open: CONFIG SET may have changed them before a DEBUG RELOAD.
+    const engineOptions = (): EngineOptions => ({
+      store,
       flushIntervalMs: config.num('flush-interval'),
       wal: config.str('durability') !== 'off',
-    };
-    let engine = await Engine.open(engineOptions);
-    const keyspace = await Keyspace.open(engine, {
+    });
+    const engine = await Engine.open(engineOptions());
+    const tracked = new DurableLag(engine);
+    const keyspace = await Keyspace.open(tracked, {
       databases: config.num('databases'),
       maxmemory: config.num('maxmemory'),
       maxmemoryPolicy: config.str('maxmemory-policy') as MaxmemoryPolicy,
@@ -58,9 +79,10 @@ export async function main(argv: string[] = process.argv.slice(2), env: Record<s
       // DEBUG RELOAD: close the engine and open it again from the store.
       reopen: async (old) => {
         await old.close();
-        engine = await Engine.open(engineOptions);
-        if (server) server.state.engine = engine;
-        return engine;
+        const fresh = await Engine.open(engineOptions());
+        tracked.replace(fresh);
+        if (server) server.state.engine = fresh;
+        return tracked;
       },
     });
     server = await ShaleServer.start({
@@ -76,7 +98,15 @@ export async function main(argv: string[] = process.argv.slice(2), env: Record<s
   }
   const srv = server;
   log.info({ version: VERSION, store: storeSpec.replace(/\?.*$/, ''), durability: config.str('durability') }, 'Shale started');
+  let signalled = false;
   const onSignal = (sig: string) => {
+    // As in Redis: a second signal during a slow shutdown exits at once (and loses what the
+    // durability mode allows a crash to lose).
+    if (signalled || srv.stopping) {
+      log.warn(`Received ${sig} during shutdown: exiting now`);
+      process.exit(1);
+    }
+    signalled = true;
     log.info(`Received ${sig} scheduling shutdown...`);
     srv.stop({ save: true }).then(
       () => process.exit(0),
@@ -86,8 +116,8 @@ export async function main(argv: string[] = process.argv.slice(2), env: Record<s
       },
     );
   };
-  process.once('SIGTERM', () => onSignal('SIGTERM'));
-  process.once('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
   return srv;
 }
 

@@ -4,7 +4,7 @@
  * /metrics endpoint, and graceful shutdown (stop accepting, let in-flight commands finish,
  * close clients, flush the data layer).
  */
-import http from 'node:http';
+import type http from 'node:http';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import type { Engine } from '../engine/index.ts';
@@ -13,7 +13,9 @@ import { allHandlers } from '../commands/registry.ts';
 import { CommandTable } from './command-table.ts';
 import type { Config } from './config.ts';
 import { Connection } from './connection.ts';
+import { isClientBlocked } from './blocking.ts';
 import { pinoLevel } from './log.ts';
+import { startMetricsServer } from './metrics.ts';
 import { type ClientState, ServerState } from './state.ts';
 
 export interface StartOptions {
@@ -33,7 +35,7 @@ export class ShaleServer {
   private readonly connections = new Set<Connection>();
   private metrics: http.Server | undefined;
   private cron: NodeJS.Timeout | undefined;
-  private stopping: Promise<void> | undefined;
+  private stoppingPromise: Promise<void> | undefined;
   private readonly onExit: (code: number) => void;
 
   private constructor(opts: StartOptions) {
@@ -56,6 +58,11 @@ export class ShaleServer {
     return this.state.port;
   }
 
+  /** A shutdown (signal, SHUTDOWN, idle-shutdown) has begun. */
+  get stopping(): boolean {
+    return this.stoppingPromise !== undefined;
+  }
+
   /** Hooks between the data layer, the configuration and the server state. */
   private wire(): void {
     const s = this.state;
@@ -72,6 +79,20 @@ export class ShaleServer {
     c.onChange('maxmemory-policy', memory);
     c.onChange('hash-max-listpack-entries', (v) => (ks.hashMaxListpackEntries = Number(v)));
     c.onChange('hash-max-listpack-value', (v) => (ks.hashMaxListpackValue = Number(v)));
+    ks.listMaxListpackSize = c.num('list-max-listpack-size');
+    c.onChange('list-max-listpack-size', (v) => (ks.listMaxListpackSize = Number(v)));
+    for (const [name, field] of [['set-max-intset-entries', 'setMaxIntsetEntries'], ['zset-max-listpack-entries', 'zsetMaxListpackEntries'], ['zset-max-listpack-value', 'zsetMaxListpackValue']] as const) {
+      ks[field] = c.num(name);
+      c.onChange(name, (v) => (ks[field] = Number(v)));
+    }
+    // Durability changes apply at once: the gate in dispatch.ts reads s.strict per reply.
+    s.strict = c.str('durability') === 'strict';
+    c.onChange('durability', (v) => {
+      s.strict = v === 'strict';
+      s.engine?.setWal(v !== 'off');
+      s.log.info(`durability set to ${v}`);
+    });
+    c.onChange('flush-interval', (v) => s.engine?.setFlushInterval(Number(v)));
     s.shutdown = (o) => this.shutdownFromCommand(o);
     s.reload = () => ks.reload();
   }
@@ -109,7 +130,7 @@ export class ShaleServer {
 
   private accept(socket: net.Socket): void {
     const s = this.state;
-    if (this.stopping) {
+    if (this.stoppingPromise) {
       socket.destroy();
       return;
     }
@@ -136,14 +157,15 @@ export class ShaleServer {
       const timeout = s.config.num('timeout');
       if (timeout > 0) {
         for (const c of s.clients.values()) {
-          if (c.subscriptions === 0 && !c.monitor && now - c.lastInteraction > timeout * 1000) {
+          // Blocked clients (BLPOP...) are not idle: their own timeout applies, as in Redis.
+          if (c.subscriptions === 0 && !c.monitor && !isClientBlocked(s, c) && now - c.lastInteraction > timeout * 1000) {
             s.log.debug({ client: c.id }, 'closing idle client');
             c.close();
           }
         }
       }
       const idle = s.config.num('idle-shutdown');
-      if (idle > 0 && s.clients.size === 0 && now - s.lastActivity >= idle * 1000 && !this.stopping) {
+      if (idle > 0 && s.clients.size === 0 && now - s.lastActivity >= idle * 1000 && !this.stoppingPromise) {
         s.log.info(`No clients or commands for ${idle}s: shutting down (idle-shutdown)`);
         void this.stop({ save: true }).then(() => this.onExit(0), () => this.onExit(1));
       }
@@ -151,39 +173,13 @@ export class ShaleServer {
     this.cron.unref();
   }
 
-  /** Prometheus text format on 127.0.0.1:<metrics-port>/metrics. */
+  /** Prometheus metrics on <first bind address>:<metrics-port>/metrics (metrics.ts). */
   private async startMetrics(): Promise<void> {
     const port = this.state.config.num('metrics-port');
     if (port === 0) return;
-    const s = this.state;
-    this.metrics = http.createServer((req, res) => {
-      if (req.url !== '/metrics') {
-        res.writeHead(404).end();
-        return;
-      }
-      const e = s.engine;
-      const lines = [
-        ['shale_connected_clients', s.clients.size],
-        ['shale_commands_processed_total', s.stats.totalCommands],
-        ['shale_connections_received_total', s.stats.totalConnections],
-        ['shale_error_replies_total', s.stats.totalErrorReplies],
-        ['shale_net_input_bytes_total', s.stats.netInput],
-        ['shale_net_output_bytes_total', s.stats.netOutput],
-        ['shale_hotset_bytes', s.keyspace.usedMemory()],
-        ['shale_store_gets_total', e?.store.counters.gets ?? 0],
-        ['shale_store_puts_total', e?.store.counters.puts ?? 0],
-        ['shale_store_failures_total', e?.store.counters.failures ?? 0],
-        ['shale_durable_lag', e ? e.lastSeq - e.durableSeq : 0],
-        ['shale_write_stalled', e?.writeStalled ? 1 : 0],
-        ['shale_wal_flushes_total', e?.stats.walFlushes ?? 0],
-      ];
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-      res.end(lines.map(([k, v]) => `${k} ${v}\n`).join(''));
-    });
-    await new Promise<void>((resolve, reject) => {
-      this.metrics!.once('error', reject);
-      this.metrics!.listen(port, '127.0.0.1', () => resolve());
-    });
+    const host = this.state.config.str('bind').split(/\s+/).find(Boolean) ?? '127.0.0.1';
+    this.metrics = await startMetricsServer(this.state, port, host);
+    this.state.log.info(`Metrics on http://${host}:${port}/metrics`);
   }
 
   /** SHUTDOWN: the caller's own command is in flight, so it is not waited for. */
@@ -199,8 +195,8 @@ export class ShaleServer {
    * clients are closed and the data layer is flushed and closed. Idempotent.
    */
   stop(o: { save: boolean; caller?: ClientState } = { save: true }): Promise<void> {
-    this.stopping ??= this.doStop(o);
-    return this.stopping;
+    this.stoppingPromise ??= this.doStop(o);
+    return this.stoppingPromise;
   }
 
   private async doStop(o: { save: boolean; caller?: ClientState }): Promise<void> {
@@ -211,6 +207,8 @@ export class ShaleServer {
     this.metrics?.close();
     const deadline = Date.now() + SHUTDOWN_GRACE_MS;
     s.unpause();
+    // Strict replies waiting for the next group commit need not wait out the interval.
+    s.engine?.flush().catch(() => {});
     while (Date.now() < deadline && [...this.connections].some((c) => c.busy && c.client !== o.caller)) {
       await new Promise((r) => setTimeout(r, 10));
     }

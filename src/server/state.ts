@@ -79,6 +79,8 @@ export class ClientState {
   closing = false;
   /** Time a pubsub client first went over the soft output limit (0 = not over). */
   softLimitSince = 0;
+  /** Engine seq after this client's last write command (Redis's c->woff, for WAITAOF). */
+  woff = 0;
   private readonly out = new Writer(4096);
 
   constructor(server: ServerState, io: ClientIO, addr: string, laddr: string, fd: number) {
@@ -164,8 +166,8 @@ export class ServerState {
   /** Set by the lifecycle: reopen the data layer (DEBUG RELOAD). */
   reload: () => Promise<void> = async () => {};
 
-  /** durability strict (fixed at start-up): replies wait for the store. */
-  readonly strict: boolean;
+  /** durability strict: replies wait for the store (CONFIG SET durability changes it). */
+  strict: boolean;
 
   constructor(config: Config, log: Logger, table: CommandTable) {
     this.config = config;

@@ -172,6 +172,7 @@ export class Background {
     if (this.sweepFrom === undefined) this.sweepRestAt = ks.clock() + SWEEP_PAUSE_MS;
     for (const [prefix, g] of groups) {
       if (ks.catalog.dead.includes(g.ns)) continue; // the namespace cleanup covers it
+      if (ks.building.has(prefix)) continue; // streamed ahead of its metadata (big lists)
       if ((await ks.elementVersion(g.ns, g.key)) !== g.version) {
         this.orphansFound++;
         this.cleanupPrefix(prefix);

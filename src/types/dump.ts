@@ -5,10 +5,20 @@
  * plus the int, LZF and listpack forms real Redis 7 emits, so DUMP output from Redis can be
  * RESTOREd here and ours into Redis.
  */
+import { ListValue } from './list.ts';
+import { DEFAULT_LIMITS, dumpCollection, restoreCollection, SET_RDB_TYPES } from './set-rdb.ts';
+import { type SetLimits, SetValue } from './set-value.ts';
 import { HashValue, type Value } from './values.ts';
+import { type ZSetLimits, ZSetValue } from './zset-value.ts';
 
 export const RDB_VERSION = 10;
 const RDB_TYPE_STRING = 0;
+const RDB_TYPE_LIST = 1;
+const RDB_TYPE_LIST_ZIPLIST = 10;
+const RDB_TYPE_LIST_QUICKLIST = 14;
+const RDB_TYPE_LIST_QUICKLIST_2 = 18;
+const QUICKLIST_NODE_PLAIN = 1;
+const QUICKLIST_NODE_PACKED = 2;
 const RDB_TYPE_HASH = 4;
 const RDB_TYPE_HASH_ZIPLIST = 13;
 const RDB_TYPE_HASH_LISTPACK = 16;
@@ -54,7 +64,7 @@ export function crc64(b: Uint8Array): Buffer {
 
 // --------------------------------------------------------------------------------- writing
 
-function lenBytes(n: number): Buffer {
+export function lenBytes(n: number): Buffer {
   if (n < 64) return Buffer.from([n]);
   if (n < 16384) return Buffer.from([0x40 | (n >> 8), n & 255]);
   if (n <= 0xffffffff) {
@@ -70,7 +80,7 @@ function lenBytes(n: number): Buffer {
 }
 
 /** An RDB string: integer-encoded when it round-trips as a small integer, like Redis. */
-function rdbString(s: string): Buffer {
+export function rdbString(s: string): Buffer {
   if (s.length <= 11 && /^-?[1-9][0-9]*$|^0$/.test(s)) {
     const v = Number(s);
     if (v >= -128 && v <= 127) return Buffer.from([0xc0, v & 255]);
@@ -94,6 +104,14 @@ export function dumpValue(v: Value): Buffer {
   const parts: Buffer[] = [];
   if (typeof v === 'string') {
     parts.push(Buffer.from([RDB_TYPE_STRING]), rdbString(v));
+  } else if (v instanceof ListValue) {
+    // Plain RDB_TYPE_LIST (Redis 7 still loads it); a split list is dumped from its elements
+    // read into an inline copy (keys.ts).
+    parts.push(Buffer.from([RDB_TYPE_LIST]), lenBytes(v.items.length));
+    for (const s of v.items) parts.push(rdbString(s));
+  } else if (v instanceof SetValue || v instanceof ZSetValue) {
+    // Sets and sorted sets: set-rdb.ts (split ones are read into an inline copy first).
+    parts.push(...dumpCollection(v));
   } else {
     parts.push(Buffer.from([RDB_TYPE_HASH]), lenBytes(v.size));
     for (const [f, val] of v.map) parts.push(rdbString(f), rdbString(val));
@@ -115,9 +133,9 @@ export function verifyPayload(p: Buffer): boolean {
   return crc64(p.subarray(0, p.length - 8)).equals(p.subarray(p.length - 8));
 }
 
-class BadFormat extends Error {}
+export class BadFormat extends Error {}
 
-class Reader {
+export class Reader {
   private readonly b: Buffer;
   at = 0;
   constructor(b: Buffer) {
@@ -199,7 +217,7 @@ export function lzfDecompress(input: Buffer, outLen: number): Buffer {
 }
 
 /** Entries of a listpack blob, as strings. */
-function listpackEntries(lp: Buffer): string[] {
+export function listpackEntries(lp: Buffer): string[] {
   if (lp.length < 7) throw new BadFormat();
   const total = lp.readUInt32LE(0);
   if (total !== lp.length) throw new BadFormat();
@@ -253,7 +271,7 @@ function listpackEntries(lp: Buffer): string[] {
 }
 
 /** Entries of a (pre-7.0) ziplist blob, as strings. */
-function ziplistEntries(zl: Buffer): string[] {
+export function ziplistEntries(zl: Buffer): string[] {
   if (zl.length < 11 || zl.readUInt32LE(0) !== zl.length) throw new BadFormat();
   const out: string[] = [];
   let p = 10;
@@ -309,8 +327,29 @@ function pairsToHash(items: string[]): HashValue {
   return h;
 }
 
+/** The elements of any of Redis's list encodings. */
+function readList(r: Reader, type: number): string[] {
+  if (type === RDB_TYPE_LIST_ZIPLIST) return ziplistEntries(Buffer.from(r.string(), 'latin1'));
+  const n = r.plainLen();
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) {
+    if (type === RDB_TYPE_LIST) {
+      out.push(r.string());
+    } else if (type === RDB_TYPE_LIST_QUICKLIST) {
+      for (const s of ziplistEntries(Buffer.from(r.string(), 'latin1'))) out.push(s);
+    } else {
+      const container = r.plainLen();
+      const blob = r.string();
+      if (container === QUICKLIST_NODE_PLAIN) out.push(blob);
+      else if (container === QUICKLIST_NODE_PACKED) for (const s of listpackEntries(Buffer.from(blob, 'latin1'))) out.push(s);
+      else throw new BadFormat();
+    }
+  }
+  return out;
+}
+
 /** Decodes a verified payload; undefined means "Bad data format". */
-export function restoreValue(p: Buffer): Value | undefined {
+export function restoreValue(p: Buffer, limits: SetLimits & ZSetLimits = DEFAULT_LIMITS): Value | undefined {
   try {
     const r = new Reader(p.subarray(0, p.length - 10));
     const type = r.byte();
@@ -330,6 +369,12 @@ export function restoreValue(p: Buffer): Value | undefined {
       v = pairsToHash(listpackEntries(Buffer.from(r.string(), 'latin1')));
     } else if (type === RDB_TYPE_HASH_ZIPLIST) {
       v = pairsToHash(ziplistEntries(Buffer.from(r.string(), 'latin1')));
+    } else if (type === RDB_TYPE_LIST || type === RDB_TYPE_LIST_ZIPLIST || type === RDB_TYPE_LIST_QUICKLIST || type === RDB_TYPE_LIST_QUICKLIST_2) {
+      const items = readList(r, type);
+      if (items.length === 0) return undefined;
+      v = new ListValue(items);
+    } else if (SET_RDB_TYPES.has(type)) {
+      v = restoreCollection(type, r, limits);
     } else {
       return undefined;
     }

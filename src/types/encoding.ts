@@ -11,6 +11,9 @@
  * that mapping, so they are O(1) on the engine; dead namespaces are deleted in the background.
  */
 import { pack, unpack } from 'msgpackr';
+import { POS_BIAS, ListValue } from './list.ts';
+import { decodeSetMeta, encodeSetMeta, SetValue, TAG_SET_INLINE, TAG_SET_SPLIT } from './set-value.ts';
+import { decodeZSetMeta, encodeZSetMeta, TAG_ZSET_INLINE, TAG_ZSET_SPLIT, ZSetValue } from './zset-value.ts';
 import { HashValue, type Value } from './values.ts';
 
 export const CATALOG_KEY = 'c';
@@ -54,6 +57,11 @@ export function elemPrefix(ns: number, key: string, version: number): string {
 
 export function elemKey(ns: number, key: string, version: number, elem: string): string {
   return elemPrefix(ns, key, version) + elem;
+}
+
+/** A split list's element at a signed position (biased so byte order is numeric order). */
+export function listPosKey(ns: number, key: string, version: number, pos: number): string {
+  return elemPrefix(ns, key, version) + u64(pos + POS_BIAS);
 }
 
 /** The (ns, key, version) group of an element record key, with its prefix. */
@@ -104,12 +112,17 @@ export function fromBytes(b: Uint8Array): string {
 export const TAG_STRING = 1;
 export const TAG_HASH_INLINE = 2;
 export const TAG_HASH_SPLIT = 3;
+export const TAG_LIST_INLINE = 4;
+export const TAG_LIST_SPLIT = 5;
 
-export type MetaType = 'string' | 'hash';
+export type MetaType = 'string' | 'hash' | 'list' | 'set' | 'zset';
 
 export function typeOfTag(tag: number): MetaType | undefined {
   if (tag === TAG_STRING) return 'string';
   if (tag === TAG_HASH_INLINE || tag === TAG_HASH_SPLIT) return 'hash';
+  if (tag === TAG_LIST_INLINE || tag === TAG_LIST_SPLIT) return 'list';
+  if (tag === TAG_SET_INLINE || tag === TAG_SET_SPLIT) return 'set';
+  if (tag === TAG_ZSET_INLINE || tag === TAG_ZSET_SPLIT) return 'zset';
   return undefined;
 }
 
@@ -117,6 +130,8 @@ export function typeOfTag(tag: number): MetaType | undefined {
 export interface SplitHeader {
   v: number;
   n: number;
+  /** Lists: position of the first element. */
+  h?: number;
 }
 
 /** A decoded metadata record; split collections still need their elements loaded. */
@@ -169,6 +184,11 @@ export function encodeSplit(tag: number, header: SplitHeader): Uint8Array {
 
 export function encodeValue(v: Value): Uint8Array {
   if (typeof v === 'string') return encodeString(v);
+  if (v instanceof SetValue) return encodeSetMeta(v);
+  if (v instanceof ZSetValue) return encodeZSetMeta(v);
+  if (v instanceof ListValue) {
+    return v.version === 0 ? encodeItems(TAG_LIST_INLINE, v.items) : encodeSplit(TAG_LIST_SPLIT, { v: v.version, n: v.count, h: v.head });
+  }
   if (v.version === 0) return encodePairs(TAG_HASH_INLINE, v.map);
   return encodeSplit(TAG_HASH_SPLIT, { v: v.version, n: v.size });
 }
@@ -182,9 +202,48 @@ export function decodeMeta(raw: Uint8Array): DecodedMeta {
       return { kind: 'value', value: new HashValue(decodePairs(b, 1)) };
     case TAG_HASH_SPLIT:
       return { kind: 'split', type: 'hash', header: unpack(b.subarray(1)) as SplitHeader };
+    case TAG_LIST_INLINE:
+      return { kind: 'value', value: new ListValue(decodeItems(b, 1)) };
+    case TAG_LIST_SPLIT: {
+      // The metadata is the whole in-memory value of a split list: no elements are loaded.
+      const h = unpack(b.subarray(1)) as SplitHeader;
+      return { kind: 'value', value: ListValue.split(h.v, h.h ?? 0, h.n) };
+    }
+    // Sets and sorted sets (set-value.ts, zset-value.ts): a split one's header is its whole
+    // in-memory value; elements are read on demand.
+    case TAG_SET_INLINE:
+    case TAG_SET_SPLIT:
+      return { kind: 'value', value: decodeSetMeta(b) };
+    case TAG_ZSET_INLINE:
+    case TAG_ZSET_SPLIT:
+      return { kind: 'value', value: decodeZSetMeta(b) };
     default:
       throw new Error(`unknown metadata tag ${b[0]}`);
   }
+}
+
+/** Inline list: varint length + bytes per element. */
+function encodeItems(tag: number, items: string[]): Uint8Array {
+  let size = 1;
+  for (const s of items) size += s.length + varintLen(s.length);
+  const b = Buffer.allocUnsafe(size);
+  b[0] = tag;
+  let at = 1;
+  for (const s of items) {
+    at = writeVarint(b, at, s.length);
+    at += b.write(s, at, 'latin1');
+  }
+  return b;
+}
+
+function decodeItems(b: Buffer, at: number): string[] {
+  const out: string[] = [];
+  while (at < b.length) {
+    const [len, next] = readVarint(b, at);
+    out.push(b.toString('latin1', next, next + len));
+    at = next + len;
+  }
+  return out;
 }
 
 function varintLen(n: number): number {

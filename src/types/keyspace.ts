@@ -33,6 +33,10 @@ import type { EngineLike, EngineWrite } from './engine-api.ts';
 import { DEFAULT_LFU, LFU_INIT_VAL, type LfuConfig, lfuDecayed, lfuNowMinutes, lfuTouch } from './lfu.ts';
 import { isIntEncodable } from './numbers.ts';
 import { type Entry, entrySize, HashValue, type StringEnc, type TypeName, typeOf, type Value } from './values.ts';
+import { fitsInline, ListValue } from './list.ts';
+import { splitList } from './list-records.ts';
+import { SetValue } from './set-value.ts';
+import { ZSetValue } from './zset-value.ts';
 
 export type MaxmemoryPolicy =
   | 'noeviction'
@@ -136,6 +140,18 @@ export class Keyspace {
   hotsetBytes: number;
   hashMaxListpackEntries: number;
   hashMaxListpackValue: number;
+  /** list-max-listpack-size: lists beyond one node of this size are split into records. */
+  listMaxListpackSize = -2;
+  /**
+   * Element prefixes being written ahead of their metadata (big-list copies and rewrites
+   * stream their records first): the orphan sweep leaves them alone until the metadata that
+   * names them is written (set() / listChanged() remove them).
+   */
+  readonly building = new Set<string>();
+  /** set-max-intset-entries, zset-max-listpack-entries/-value (set-value.ts, zset-value.ts). */
+  setMaxIntsetEntries = 512;
+  zsetMaxListpackEntries = 128;
+  zsetMaxListpackValue = 64;
   lfu: LfuConfig = { ...DEFAULT_LFU };
   /** DEBUG SET-ACTIVE-EXPIRE. */
   activeExpire = true;
@@ -509,10 +525,23 @@ export class Keyspace {
       value.version = opts.split || this.needsSplit(value) ? this.allocVersion() : 0;
       if (value.version) this.pushElements(batch, d.ns, key, value);
     }
+    // A new list too big for one node (RPUSH of many elements, RESTORE) starts split; a split
+    // value arrives with its element records already written (list-records.ts copySplitList).
+    if (value instanceof ListValue && value.version === 0 && !fitsInline(this.listMaxListpackSize, value.length, value.bytes)) {
+      splitList(value, this.allocVersion(), d.ns, key, batch);
+    }
+    // Likewise a new set or sorted set too big to stay inline (a STORE, RESTORE); a split one
+    // arrives with its element records already written (set-collection.ts copySplit).
+    if ((value instanceof SetValue || value instanceof ZSetValue) && value.version === 0 && value.splitWanted) {
+      const v = this.allocVersion();
+      const prefix = elemPrefix(d.ns, key, v);
+      for (const [suffix, bytes] of value.splitOff(v)) batch.push({ key: prefix + suffix, value: bytes });
+    }
     batch.push(this.metaRecord(pk, value, expireAt));
     if (expireAt) batch.push({ key: ttlKey(d.ns, expireAt, key), value: encodeTtlValue(versionOf(value)) });
     this.markWritten(pk);
     this.write(batch);
+    if (value instanceof ListValue && value.version) this.building.delete(elemPrefix(d.ns, key, value.version));
     this.countChange(d, old ? old.expireAt : undefined, expireAt);
     const e = this.newEntry(value, expireAt, opts.enc ?? 'auto');
     this.install(pk, e);
@@ -618,6 +647,75 @@ export class Keyspace {
     this.writeInPlace(pk, batch);
     this.resize(pk, e);
     this.notify(d, key, 'write');
+  }
+
+  /**
+   * Persists in-place changes to a list (src/types/list-ops.ts): `records` are its element
+   * writes; the metadata is appended. Deletes the key when the list became empty. `rehomed`:
+   * the element version changed (inline -> split), so the TTL record is rewritten too. The
+   * entry is (re)installed, since a command that awaited the engine may have seen it spill.
+   */
+  listChanged(db: number, key: string, e: Entry, records: EngineWrite[], rehomed = false): void {
+    const d = this.db(db);
+    const pk = metaKey(d.ns, key);
+    const l = e.value as ListValue;
+    if (rehomed) this.building.delete(elemPrefix(d.ns, key, l.version));
+    if (l.length === 0) {
+      // The element records go with the version, which the cleanup deletes whole.
+      this.removeEntry(d, key, pk, e, 'delete');
+      return;
+    }
+    const batch = records;
+    if (rehomed && e.expireAt) batch.push({ key: ttlKey(d.ns, e.expireAt, key), value: encodeTtlValue(l.version) });
+    batch.push(this.metaRecord(pk, l, e.expireAt));
+    this.markWritten(pk);
+    this.writeInPlace(pk, batch);
+    if (this.hot.get(pk) !== e) this.install(pk, e);
+    else this.resize(pk, e);
+    this.notify(d, key, 'write');
+  }
+
+  /**
+   * Persists in-place changes to a set or sorted set (set-ops.ts, zset-ops.ts), as listChanged
+   * does for lists: `records` are its element writes, the metadata is appended, an empty
+   * collection deletes the key, `rehomed` (inline -> split) rewrites the TTL record.
+   */
+  collectionChanged(db: number, key: string, e: Entry, records: EngineWrite[], rehomed = false): void {
+    const d = this.db(db);
+    const pk = metaKey(d.ns, key);
+    const v = e.value as SetValue | ZSetValue;
+    if (v.card === 0) {
+      this.removeEntry(d, key, pk, e, 'delete');
+      return;
+    }
+    const batch = records;
+    if (rehomed && e.expireAt) batch.push({ key: ttlKey(d.ns, e.expireAt, key), value: encodeTtlValue(v.version) });
+    batch.push(this.metaRecord(pk, v, e.expireAt));
+    this.markWritten(pk);
+    this.writeInPlace(pk, batch);
+    if (this.hot.get(pk) !== e) this.install(pk, e);
+    else this.resize(pk, e);
+    this.notify(d, key, 'write');
+  }
+
+  /**
+   * Keeps keys in memory until the returned release is called: for commands that await the
+   * engine after their prefetch (big lists), so the entry they hold stays the live one.
+   */
+  hold(db: number, keys: readonly string[]): () => void {
+    const d = this.db(db);
+    const pks = keys.map((k) => metaKey(d.ns, k));
+    for (const pk of pks) this.pins.set(pk, (this.pins.get(pk) ?? 0) + 1);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      for (const pk of pks) {
+        const n = (this.pins.get(pk) ?? 1) - 1;
+        if (n <= 0) this.pins.delete(pk);
+        else this.pins.set(pk, n);
+      }
+    };
   }
 
   /**
@@ -897,6 +995,9 @@ export class Keyspace {
       if ((e.enc === 'auto' || e.enc === 'unshared') && isIntEncodable(v)) return 'int';
       return v.length <= 44 ? 'embstr' : 'raw';
     }
+    // Redis 7.0 encodes every list as a quicklist (listpack-encoded lists came with 7.2).
+    if (v instanceof ListValue) return 'quicklist';
+    if (v instanceof SetValue || v instanceof ZSetValue) return v.encoding;
     return v.version === 0 ? 'listpack' : 'hashtable';
   }
 
@@ -1078,7 +1179,7 @@ export class Keyspace {
     const got = await this.engine.getEntry(pk);
     if (!got) return 0;
     const m = decodeMeta(got.value);
-    return m.kind === 'split' ? m.header.v : 0;
+    return m.kind === 'split' ? m.header.v : versionOf(m.value);
   }
 
   /** @internal Writes without touching hot-set state (background deletes of dead records). */
@@ -1088,7 +1189,7 @@ export class Keyspace {
 }
 
 function versionOf(v: Value): number {
-  return v instanceof HashValue ? v.version : 0;
+  return v instanceof HashValue || v instanceof ListValue || v instanceof SetValue || v instanceof ZSetValue ? v.version : 0;
 }
 
 function serializedLength(v: Value): number {

@@ -2,6 +2,9 @@
  * Decoded values as they live in the hot set. A Redis string is a binary JS string (one char
  * per byte); collections are small classes that track their own size for memory accounting.
  */
+import { ListValue } from './list.ts';
+import { SetValue } from './set-value.ts';
+import { ZSetValue } from './zset-value.ts';
 
 /** A hash: field -> value, in insertion order (matches Redis's listpack order while small). */
 export class HashValue {
@@ -55,11 +58,14 @@ export class HashValue {
   }
 }
 
-export type Value = string | HashValue;
+export type Value = string | HashValue | ListValue | SetValue | ZSetValue;
 
 export type TypeName = 'string' | 'hash' | 'list' | 'set' | 'zset' | 'stream';
 
 export function typeOf(v: Value): TypeName {
+  if (v instanceof ListValue) return 'list';
+  if (v instanceof SetValue) return 'set';
+  if (v instanceof ZSetValue) return 'zset';
   return typeof v === 'string' ? 'string' : 'hash';
 }
 
@@ -92,5 +98,7 @@ export const FIELD_OVERHEAD = 48;
 
 export function entrySize(key: string, value: Value): number {
   if (typeof value === 'string') return ENTRY_OVERHEAD + key.length + value.length;
+  // A split list keeps only its head/count in memory (size is 0 then).
+  if (value instanceof ListValue) return ENTRY_OVERHEAD + key.length + value.bytes + value.size * FIELD_OVERHEAD;
   return ENTRY_OVERHEAD + key.length + value.bytes + value.size * FIELD_OVERHEAD;
 }

@@ -15,7 +15,7 @@ const CYCLES = Number(process.env.SHALE_CRASH_CYCLES ?? 12);
 const dir = mkdtempSync(path.join(tmpdir(), 'shale-crash-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-it(`keeps every acknowledged write across ${CYCLES} SIGKILLs`, async () => {
+it(`keeps every acknowledged write across ${CYCLES} SIGKILLs`, { timeout: 240_000 }, async () => {
   const puts = new Set<string>();
   const dels = new Set<string>();
   const triedDels = new Set<string>();

@@ -1,25 +1,29 @@
 /**
  * A real writer process for crash and fencing tests. Opens the engine on a local directory
+ * (or any store URL, e.g. s3://bucket/prefix?endpoint=..., credentials from the environment)
  * and writes unique keys (and deletes some of them), printing a line only after each write
  * is durable:  "ack put <key>" / "ack del <key>",
  * and "try del <key>" before a delete is issued (it may then be durable without an ack). A fenced writer prints "fenced <msg>" and
- * exits 3. Usage: node engine-writer.ts <dir> <prefix> <flushIntervalMs> <memtableBytes>
+ * exits 3. Usage: node engine-writer.ts <dir|store-url> <prefix> <flushIntervalMs> <memtableBytes>
  */
 import { Engine, FencedError, LocalStore } from '../../src/engine/index.ts';
+import { openStore } from '../../src/engine/objectstore/url.ts';
 import { valueFor } from './writer-process.ts';
 
 const [dir, prefix, interval, memtable] = process.argv.slice(2);
 if (!dir || !prefix) throw new Error('usage: engine-writer.ts <dir> <prefix> [interval] [memtableBytes]');
 
 const engine = await Engine.open({
-  store: new LocalStore(dir),
+  store: /^[a-z][a-z0-9+.-]*:\/\//i.test(dir) ? openStore(dir) : new LocalStore(dir),
   flushIntervalMs: Number(interval ?? 10),
   memtableBytes: Number(memtable ?? 256 * 1024),
   l0CompactionTrigger: 3,
   minMergeWidth: 2,
   targetSstBytes: 128 * 1024,
   gcIntervalMs: 200,
-  gcMinAgeMs: 500,
+  // A zombie writer's fresh tables must outlive its time to notice the fence: slow stores
+  // (S3 under load) need a longer minimum age than 500 ms.
+  gcMinAgeMs: Number(process.env.SHALE_WRITER_GC_MIN_AGE_MS ?? 500),
 });
 process.stdout.write('ready\n');
 

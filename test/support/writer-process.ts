@@ -23,9 +23,17 @@ export interface WriterProcess {
   fenceMessage: string;
 }
 
-export function startWriter(dir: string, prefix: string, intervalMs: number, memtableBytes: number): WriterProcess {
+/** dir: a local directory or a store URL; env: extra variables (e.g. S3 credentials). */
+export function startWriter(
+  dir: string,
+  prefix: string,
+  intervalMs: number,
+  memtableBytes: number,
+  env: Record<string, string> = {},
+): WriterProcess {
   const child = spawn(process.execPath, [script, dir, prefix, String(intervalMs), String(memtableBytes)], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
   });
   const w: WriterProcess = {
     child,

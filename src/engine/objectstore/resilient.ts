@@ -53,6 +53,8 @@ export class ResilientStore implements ObjectStore {
   private readonly maxDelayMs: number;
   private readonly isTransient: (e: unknown) => boolean;
   readonly inner: ObjectStore;
+  /** The latest failed request, until a request succeeds (for "store unavailable" errors). */
+  lastError: Error | undefined;
 
   constructor(inner: ObjectStore, options: RetryOptions = {}) {
     this.inner = inner;
@@ -65,8 +67,11 @@ export class ResilientStore implements ObjectStore {
   private async retry<T>(op: (attempt: number) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await op(attempt);
+        const r = await op(attempt);
+        this.lastError = undefined;
+        return r;
       } catch (e) {
+        if (!(e instanceof PreconditionFailedError)) this.lastError = e as Error;
         if (attempt >= this.attempts || !this.isTransient(e)) {
           this.counters.failures++;
           throw e;

@@ -45,7 +45,16 @@ export interface S3StoreOptions {
   connectTimeoutMs?: number;
   /** Concurrent sockets to the endpoint. Default 64. */
   maxSockets?: number;
+  /**
+   * An S3 Express One Zone directory bucket, whose listings are not in key order and take no
+   * StartAfter: list() then reads the whole prefix and sorts it. Default: the bucket name ends
+   * in `--x-s3`, as directory bucket names do.
+   */
+  directoryBucket?: boolean;
 }
+
+/** S3 Express One Zone directory buckets are named `base--zone-id--x-s3`. */
+export const isDirectoryBucketName = (bucket: string): boolean => bucket.endsWith('--x-s3');
 
 const PAGE = 1000;
 const DELETE_BATCH = 1000;
@@ -66,6 +75,7 @@ export class StoreAccessError extends Error {
 export class S3Store implements ObjectStore {
   readonly bucket: string;
   readonly prefix: string;
+  readonly directoryBucket: boolean;
   private readonly client: S3Client;
   private readonly agents: { http: HttpAgent; https: HttpsAgent };
   private readonly where: string;
@@ -73,6 +83,7 @@ export class S3Store implements ObjectStore {
   constructor(options: S3StoreOptions) {
     this.bucket = options.bucket;
     this.prefix = (options.prefix ?? '').replace(/^\/+|\/+$/g, '');
+    this.directoryBucket = options.directoryBucket ?? isDirectoryBucketName(options.bucket);
     const region = options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
     const timeout = options.requestTimeoutMs ?? 30_000;
     const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 64, lookup: loopbackAwareLookup };
@@ -185,6 +196,7 @@ export class S3Store implements ObjectStore {
   async list(prefix: string, options: ListOptions = {}): Promise<ListPage> {
     const maxKeys = Math.max(1, Math.min(options.limit ?? PAGE, PAGE));
     const fullPrefix = this.full(prefix);
+    if (this.directoryBucket) return this.listSorted(prefix, fullPrefix, maxKeys, options.startAfter);
     try {
       let out: ListObjectsV2CommandOutput;
       let token: string | undefined;
@@ -212,6 +224,36 @@ export class S3Store implements ObjectStore {
     } catch (e) {
       throw this.failure('LIST', prefix, e);
     }
+  }
+
+  /**
+   * Directory buckets: list everything under the enclosing '/'-ended prefix (the only kind
+   * they accept), then filter, sort in S3's UTF-8 byte order and cut the page here. Costs a
+   * full listing per page, which the engine's small wal/, sst/ and manifest/ folders allow.
+   */
+  private async listSorted(prefix: string, fullPrefix: string, maxKeys: number, startAfter?: string): Promise<ListPage> {
+    const dir = fullPrefix.slice(0, fullPrefix.lastIndexOf('/') + 1);
+    const objects: ObjectInfo[] = [];
+    try {
+      let token: string | undefined;
+      do {
+        const out = await this.client.send(
+          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: dir || undefined, ContinuationToken: token }),
+        );
+        for (const o of out.Contents ?? []) {
+          const key = o.Key?.startsWith(fullPrefix) ? this.strip(o.Key) : undefined;
+          if (key === undefined || (startAfter !== undefined && compareUtf8(key, startAfter) <= 0)) continue;
+          objects.push({ key, size: o.Size ?? 0, etag: o.ETag ?? '', lastModified: o.LastModified?.getTime() ?? 0 });
+        }
+        token = out.IsTruncated ? out.NextContinuationToken : undefined;
+      } while (token !== undefined);
+    } catch (e) {
+      throw this.failure('LIST', prefix, e);
+    }
+    objects.sort((a, b) => compareUtf8(a.key, b.key));
+    if (objects.length <= maxKeys) return { objects };
+    const page = objects.slice(0, maxKeys);
+    return { objects: page, nextStartAfter: page[page.length - 1]!.key };
   }
 
   async delete(key: string): Promise<void> {
@@ -279,7 +321,7 @@ export class S3Store implements ObjectStore {
     if (status === 301 || name === 'PermanentRedirect' || name === 'AuthorizationHeaderMalformed') {
       return `S3 bucket ${b} is in a different region than the configured one (${name || status}): set the region`;
     }
-    if (status === undefined && isTransient(e)) {
+    if (status === undefined && (isTransient(e) || codeOf(e) === 'ENOTFOUND')) {
       return `S3 endpoint ${this.where} is unreachable: ${codeOf(e) || name}: ${messageOf(e)}`;
     }
     return `S3 check of bucket ${b} at ${this.where} failed: ${name || 'error'}${status ? ` (HTTP ${status})` : ''}: ${messageOf(e)}`;
@@ -336,6 +378,8 @@ const statusOf = (e: unknown): number | undefined => asSdk(e).$metadata?.httpSta
 const nameOf = (e: unknown): string => asSdk(e).name ?? '';
 const codeOf = (e: unknown): string => asSdk(e).code ?? '';
 const messageOf = (e: unknown): string => asSdk(e).message ?? String(e);
+
+const compareUtf8 = (a: string, b: string): number => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 
 /** A missing key, but not a missing bucket (that must surface as an error). */
 function isNotFound(e: unknown): boolean {

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LocalStore, type LocalStoreOptions } from './local.ts';
 import { MemoryStore } from './memory.ts';
-import { S3Store, type S3StoreOptions } from './s3.ts';
+import { isDirectoryBucketName, S3Store, type S3StoreOptions } from './s3.ts';
 import type { ObjectStore } from './types.ts';
 
 /** What a store URL names, before anything is opened. */
@@ -81,6 +81,11 @@ function parseS3(s: string): S3StoreOptions {
       default:
         (options as unknown as Record<string, number>)[name] = parsePositiveInt(name, value);
     }
+  }
+  if (isDirectoryBucketName(bucket)) {
+    // S3 Express One Zone: zonal endpoints take virtual-host-style requests only.
+    if (options.forcePathStyle) throw new Error(`directory bucket "${bucket}" (S3 Express One Zone) needs virtual-host style: drop forcePathStyle`);
+    options.forcePathStyle = false;
   }
   // Self-hosted endpoints (MinIO, Ceph, localstack) rarely have wildcard DNS for
   // bucket.host names, so path style is their sensible default; AWS keeps virtual-host style.

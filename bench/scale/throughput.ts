@@ -1,0 +1,237 @@
+/**
+ * Data-type throughput: redis-benchmark against a real redis-server and a real Shale server in
+ * the same run, test by test, alternating which server goes first, and the ratio Shale/Redis
+ * of requests per second for each test (target: >= 0.7).
+ *
+ *   node bench/scale/throughput.ts [--requests 100000] [--clients 50] [--tests lpush,rpop,...]
+ *
+ * Writes bench/results/datatypes-throughput.md and .json. Both servers run with persistence
+ * as shipped for a fair default: Redis without RDB/AOF (--save '' --appendonly no), Shale with
+ * its default durability (relaxed: acknowledged once in memory, WAL flushed every interval).
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { busyProcesses, cpuBusyPercent, machineInfo, machineMarkdown, repoRoot } from '../lib/machine.ts';
+import { type CpuProfile, formatSummary, summarizeProfile } from '../lib/cpuprofile.ts';
+import { progress, section } from '../lib/progress.ts';
+import { fmtCount, fmtMet, fmtMs, mdTable, textTable, writeResults } from '../lib/report.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    requests: { type: 'string', default: '100000' },
+    clients: { type: 'string', default: '50' },
+    tests: { type: 'string', default: 'lpush,rpop,sadd,hset,spop,zadd,zpopmin,lrange_100' },
+    target: { type: 'string', default: '0.7' },
+    // Record a V8 CPU profile of the Shale server for the whole run and summarize it in the md.
+    profile: { type: 'boolean', default: false },
+  },
+});
+
+const REQUESTS = Number(args.requests);
+const CLIENTS = Number(args.clients);
+const TESTS = args.tests!.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean);
+const TARGET = Number(args.target);
+
+/** One CSV row of redis-benchmark. */
+interface Row {
+  test: string;
+  rps: number;
+  avgMs: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitReady(port: number, proc: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null) throw new Error(`server on port ${port} exited with code ${proc.exitCode}`);
+    try {
+      const out = execFileSync('redis-cli', ['-p', String(port), 'PING'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+      if (out.trim() === 'PONG') return;
+    } catch {
+      // not yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`server on port ${port} did not answer PING`);
+}
+
+interface Server {
+  name: string;
+  port: number;
+  proc: ChildProcess;
+  dir: string;
+}
+
+async function startRedis(): Promise<Server> {
+  const port = await freePort();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'shale-tput-redis-'));
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+  await waitReady(port, proc);
+  return { name: 'redis', port, proc, dir };
+}
+
+async function startShale(profileDir: string | undefined): Promise<Server> {
+  const port = await freePort();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'shale-tput-shale-'));
+  const node = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  const proc = spawn(process.execPath, [...node, path.join(repoRoot, 'bin/shale'), '--port', String(port), '--bind', '127.0.0.1', '--dir', dir], {
+    cwd: repoRoot,
+    env: { ...process.env, SHALE_FROM_SOURCE: '1' },
+    stdio: 'ignore',
+  });
+  await waitReady(port, proc);
+  return { name: 'shale', port, proc, dir };
+}
+
+async function stop(s: Server): Promise<void> {
+  if (s.proc.exitCode === null) {
+    const exited = new Promise((r) => s.proc.once('exit', r));
+    s.proc.kill('SIGTERM');
+    await exited;
+  }
+  rmSync(s.dir, { recursive: true, force: true });
+}
+
+/** Runs redis-benchmark for one test against one server; returns its CSV rows. */
+function bench(port: number, test: string): Row[] {
+  const out = execFileSync('redis-benchmark', ['-p', String(port), '-t', test, '-c', String(CLIENTS), '-n', String(REQUESTS), '--csv'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  const rows: Row[] = [];
+  for (const line of out.trim().split('\n').slice(1)) {
+    const cells = line.split('","').map((c) => c.replace(/^"|"$/g, ''));
+    rows.push({ test: cells[0]!, rps: Number(cells[1]), avgMs: Number(cells[2]), p50Ms: Number(cells[4]), p99Ms: Number(cells[6]) });
+  }
+  return rows;
+}
+
+function flush(port: number): void {
+  execFileSync('redis-cli', ['-p', String(port), 'FLUSHALL'], { stdio: 'ignore' });
+}
+
+async function main(): Promise<void> {
+  const started = new Date();
+  const t0 = performance.now();
+  const machine = machineInfo({ packages: ['.'] });
+  const busy = await cpuBusyPercent();
+  const others = busyProcesses();
+  const redisVersion = execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).trim();
+  section(`redis-benchmark -t ${TESTS.join(',')} -c ${CLIENTS} -n ${REQUESTS}`);
+  const profileDir = args.profile ? mkdtempSync(path.join(os.tmpdir(), 'shale-tput-prof-')) : undefined;
+  const servers = [await startRedis(), await startShale(profileDir)];
+  const results: { test: string; redis: Row; shale: Row }[] = [];
+  try {
+    for (const [i, test] of TESTS.entries()) {
+      // Alternate which server goes first, so neither always gets the cooler machine.
+      const order = i % 2 === 0 ? servers : [...servers].reverse();
+      const got: Record<string, Row[]> = {};
+      for (const s of order) {
+        flush(s.port);
+        progress(`${test} on ${s.name}`);
+        got[s.name] = bench(s.port, test);
+      }
+      // lrange_100 also reports the LPUSH that fills the list; keep the row named after the test.
+      const pick = (rows: Row[]) => rows.find((r) => r.test.toLowerCase().startsWith(test.split('_')[0]!) && !r.test.includes('needed')) ?? rows[rows.length - 1]!;
+      results.push({ test, redis: pick(got.redis!), shale: pick(got.shale!) });
+    }
+  } finally {
+    for (const s of servers) await stop(s);
+  }
+
+  // The profile is written when the server exits (after SIGTERM above).
+  let profileText: string | undefined;
+  if (profileDir) {
+    const file = readdirSync(profileDir).find((f) => f.endsWith('.cpuprofile'));
+    if (file) {
+      const prof = JSON.parse(readFileSync(path.join(profileDir, file), 'utf8')) as CpuProfile;
+      profileText = formatSummary('Shale server, whole run', summarizeProfile(prof, 25), 25);
+      console.log(profileText);
+    }
+    rmSync(profileDir, { recursive: true, force: true });
+  }
+  const rows = results.map((r) => {
+    const ratio = r.shale.rps / r.redis.rps;
+    return { ...r, ratio, met: ratio >= TARGET };
+  });
+  const headers = ['test', 'Redis req/s', 'Shale req/s', 'Shale/Redis', `target >= ${TARGET}`, 'Redis p50 / p99', 'Shale p50 / p99'];
+  const table = rows.map((r) => [
+    r.redis.test,
+    fmtCount(r.redis.rps),
+    fmtCount(r.shale.rps),
+    r.ratio.toFixed(2),
+    fmtMet(r.met),
+    `${fmtMs(r.redis.p50Ms)} / ${fmtMs(r.redis.p99Ms)}`,
+    `${fmtMs(r.shale.p50Ms)} / ${fmtMs(r.shale.p99Ms)}`,
+  ]);
+  console.log(textTable(headers, table));
+  const met = rows.filter((r) => r.met).length;
+  const seconds = Math.round((performance.now() - t0) / 1000);
+  const md = [
+    '# Data-type throughput: Shale vs Redis (redis-benchmark)',
+    '',
+    `Generated by \`bench/scale/throughput.ts\` on ${started.toISOString()} in ${seconds} s.`,
+    '',
+    'Command:',
+    '',
+    '```',
+    `node bench/scale/throughput.ts --requests ${REQUESTS} --clients ${CLIENTS} --tests ${TESTS.join(',')}${args.profile ? ' --profile' : ''}`,
+    '```',
+    '',
+    `Each test is \`redis-benchmark -t <test> -c ${CLIENTS} -n ${REQUESTS} --csv\` against a real \`redis-server\``,
+    `(${redisVersion.split(' ').slice(0, 3).join(' ')}, no persistence) and a real Shale server (\`bin/shale\`, local`,
+    'directory store, default durability `relaxed`), one server after the other, alternating which goes first,',
+    'after a FLUSHALL. redis-benchmark runs on the same machine as the server it measures.',
+    '',
+    '## Machine',
+    '',
+    machineMarkdown(machine),
+    `- CPU busy just before the run (1 s sample): ${busy ?? 'n/a'}%`,
+    `- Other busy processes at start: ${others.length ? others.join(', ') : 'none'}`,
+    '',
+    '> The machine has 2 cores shared with other work, and redis-benchmark itself takes CPU from the server it',
+    '> measures; absolute numbers are noisy. Both servers ran under the same conditions in the same run.',
+    '',
+    '## Results',
+    '',
+    `Targets met: ${met} of ${rows.length}.`,
+    '',
+    mdTable(headers, table),
+    '',
+    ...(profileText
+      ? [
+          '## Where the Shale server spends its time',
+          '',
+          'V8 CPU profile of the Shale process over the whole run (`--profile`); self time is time in the function',
+          'itself, inclusive time includes what it calls. `(idle)` is time the server waited for requests.',
+          '',
+          '```',
+          profileText,
+          '```',
+          '',
+        ]
+      : []),
+  ].join('\n');
+  const json = { generated: started.toISOString(), seconds, requests: REQUESTS, clients: CLIENTS, target: TARGET, redisVersion, machine, cpuBusyPercent: busy, busyProcesses: others, results: rows };
+  const out = writeResults('datatypes-throughput', md, json);
+  progress(`wrote ${out.md} and ${out.json}`);
+}
+
+await main();

@@ -1,0 +1,233 @@
+/**
+ * What set and sorted-set commands share: running a command that awaits the engine safely,
+ * and element-range helpers for split collections (copy, read whole, random seek).
+ *
+ * A command on a big (split) collection reads its elements from the engine, so its handler
+ * awaits. The dispatcher's key locks keep other commands off its keys meanwhile, but a few
+ * things need no key lock: the active expiry cycle, cache-mode eviction, FLUSHDB/SWAPDB. So a
+ * handler runs as: look keys up through a Guard, await what it must read, then guard.check()
+ * and write synchronously. If anything it looked at changed meanwhile, check() throws and the
+ * whole command runs again from the start (reads have no side effects), with the keys held in
+ * memory (Keyspace.hold) so spilling cannot make that loop.
+ */
+import type { ExecContext } from '../commands/types.ts';
+import type { Reply } from '../resp/reply.ts';
+import { readKey, writeKey } from './access.ts';
+import { elemPrefix, metaKey, prefixEnd } from './encoding.ts';
+import type { EngineWrite } from './engine-api.ts';
+import { type Db, KeyNotLoadedError, type Keyspace } from './keyspace.ts';
+import { SetValue } from './set-value.ts';
+import type { Entry } from './values.ts';
+import { ZSetValue } from './zset-value.ts';
+
+/** Records per engine write when streaming many element records. */
+export const CHUNK = 1024;
+/** Re-runs of a command whose keys changed while it awaited; beyond this it fails. */
+const MAX_ATTEMPTS = 20;
+
+/** A key the command looked at changed while it awaited the engine: run it again. */
+export class Stale extends Error {}
+
+export class Guard {
+  readonly ctx: ExecContext;
+  readonly ks: Keyspace;
+  readonly db: number;
+  private readonly d: Db;
+  private readonly seen = new Map<string, Entry | undefined>();
+
+  constructor(ctx: ExecContext, db = ctx.db) {
+    this.ctx = ctx;
+    this.ks = ctx.keyspace;
+    this.db = db;
+    this.d = this.ks.db(db);
+  }
+
+  /** lookupKeyRead (counts a keyspace hit or miss). */
+  read(key: string): Entry | undefined {
+    const e = readKey(this.ctx, key);
+    this.seen.set(key, e);
+    return e;
+  }
+
+  /** lookupKeyWrite. */
+  write(key: string): Entry | undefined {
+    const e = writeKey(this.ctx, key);
+    this.seen.set(key, e);
+    return e;
+  }
+
+  /** Element prefix of a split value of `key`. */
+  prefix(key: string, version: number): string {
+    return elemPrefix(this.d.ns, key, version);
+  }
+
+  /** Throws Stale unless every key looked at is still exactly as it was. Call right before writing. */
+  check(): void {
+    const ks = this.ks;
+    if (ks.dbs[this.db] !== this.d) throw new Stale();
+    for (const [key, e] of this.seen) {
+      const pk = metaKey(this.d.ns, key);
+      if (ks.hot.get(pk) !== e) throw new Stale();
+      if (!e && !ks.missing.has(pk) && !this.d.fresh) throw new Stale();
+    }
+  }
+
+  keys(): string[] {
+    return [...this.seen.keys()];
+  }
+}
+
+/**
+ * Runs a handler with a Guard, again from the start when its keys changed under it (see the
+ * header). `keys` are held in memory for the duration.
+ */
+export async function guarded(ctx: ExecContext, keys: readonly string[], run: (g: Guard) => Promise<Reply>): Promise<Reply> {
+  const release = ctx.keyspace.hold(ctx.db, keys);
+  try {
+    for (let attempt = 1; ; attempt++) {
+      const g = new Guard(ctx);
+      try {
+        return await run(g);
+      } catch (e) {
+        if (!(e instanceof Stale || e instanceof KeyNotLoadedError) || attempt >= MAX_ATTEMPTS) throw e;
+        await ctx.keyspace.ensureLoaded(ctx.db, [...new Set([...keys, ...g.keys()])]);
+      }
+    }
+  } finally {
+    release();
+  }
+}
+
+/** Writes records in bounded batches, honouring engine backpressure between them. */
+export async function writeChunked(ks: Keyspace, records: Iterable<EngineWrite>): Promise<void> {
+  let batch: EngineWrite[] = [];
+  for (const r of records) {
+    batch.push(r);
+    if (batch.length >= CHUNK) {
+      ks.writeRaw(batch);
+      batch = [];
+      const w = ks.waitForCapacity();
+      if (w) await w;
+    }
+  }
+  ks.writeRaw(batch);
+}
+
+/**
+ * COPY / RENAME / MOVE of a split set or sorted set: its element records are copied, streamed,
+ * under a fresh version of the destination key; the returned header is what to store there.
+ * A crash midway leaves only unreferenced records (the orphan sweep's business).
+ */
+export async function copySplit(ks: Keyspace, srcDb: number, srcKey: string, v: SetValue | ZSetValue, dstDb: number, dstKey: string): Promise<SetValue | ZSetValue> {
+  const from = elemPrefix(ks.db(srcDb).ns, srcKey, v.version);
+  const version = ks.allocVersion();
+  const to = elemPrefix(ks.db(dstDb).ns, dstKey, version);
+  let batch: EngineWrite[] = [];
+  let n = 0;
+  for await (const e of ks.engine.scan({ start: from, end: prefixEnd(from) })) {
+    batch.push({ key: to + e.key.slice(from.length), value: e.value });
+    n++;
+    if (batch.length >= CHUNK) {
+      ks.writeRaw(batch);
+      batch = [];
+      const w = ks.waitForCapacity();
+      if (w) await w;
+    }
+  }
+  ks.writeRaw(batch);
+  const want = v instanceof SetValue ? v.count : v.count * 2;
+  if (n !== want) throw new Error(`${JSON.stringify(srcKey)} has ${n} element records, expected ${want}`);
+  return v.copy(version);
+}
+
+/**
+ * An inline copy of a split set or sorted set, every element read from the engine (DUMP: the
+ * payload holds them all anyway).
+ */
+export async function inlineCopy(ks: Keyspace, db: number, key: string, v: SetValue | ZSetValue): Promise<SetValue | ZSetValue> {
+  const ns = ks.db(db).ns;
+  if (v instanceof SetValue) {
+    const members: string[] = [];
+    for await (const s of scanSuffixes(ks, elemPrefix(ns, key, v.version))) members.push(s[0]);
+    const out = new SetValue(members, v.intset);
+    out.intset = v.intset;
+    return out;
+  }
+  const pairs: [string, number][] = [];
+  const prefix = elemPrefix(ns, key, v.version) + 'm';
+  for await (const [m, raw] of scanSuffixes(ks, prefix)) pairs.push([m, Buffer.from(raw).readDoubleLE(0)]);
+  const negZero = new Set(pairs.filter((p) => Object.is(p[1], -0)).map((p) => p[0]));
+  const z = ZSetValue.build(pairs);
+  // Keep -0 as the skiplist had it (build() stores scores as a listpack would).
+  if (negZero.size) for (let i = 0; i < z.members.length; i++) if (negZero.has(z.members[i]!)) z.scores[i] = -0;
+  return z;
+}
+
+/** Element records under a prefix, in key order: [suffix, value]. */
+export async function* scanSuffixes(
+  ks: Keyspace,
+  prefix: string,
+  opts: { after?: string; before?: string; reverse?: boolean; limit?: number } = {},
+): AsyncGenerator<[string, Uint8Array]> {
+  const start = opts.after === undefined ? prefix : prefix + opts.after + '\0';
+  const end = opts.before === undefined ? prefixEnd(prefix) : prefix + opts.before;
+  for await (const e of ks.engine.scan({ start, end, reverse: opts.reverse, limit: opts.limit })) {
+    yield [e.key.slice(prefix.length), e.value];
+  }
+}
+
+/** The first element at or after `from` (wrapping to the first), for random seeks: [suffix, value]. */
+async function firstAtOrAfter(ks: Keyspace, prefix: string, from: string): Promise<[string, Uint8Array] | undefined> {
+  for await (const e of ks.engine.scan({ start: prefix + from, end: prefixEnd(prefix), limit: 1 })) return [e.key.slice(prefix.length), e.value];
+  for await (const e of ks.engine.scan({ start: prefix, end: prefixEnd(prefix), limit: 1 })) return [e.key.slice(prefix.length), e.value];
+  return undefined;
+}
+
+/**
+ * Random elements of a split collection by seeking to random points between its
+ * first and last element: each costs one short engine scan, so a set of any size needs no
+ * full read. Not exactly uniform (elements after wide gaps are likelier), as with Redis's own
+ * hash-table sampling, but every element can be returned.
+ */
+export class RandomSeeker {
+  private readonly ks: Keyspace;
+  private readonly prefix: string;
+  private lo: string | undefined;
+  private hi: string | undefined;
+
+  constructor(ks: Keyspace, prefix: string) {
+    this.ks = ks;
+    this.prefix = prefix;
+  }
+
+  /** A random element: [suffix, value]. */
+  async next(): Promise<[string, Uint8Array] | undefined> {
+    if (this.lo === undefined || this.hi === undefined) {
+      const end = prefixEnd(this.prefix);
+      for await (const e of this.ks.engine.scan({ start: this.prefix, end, limit: 1 })) this.lo = e.key.slice(this.prefix.length);
+      for await (const e of this.ks.engine.scan({ start: this.prefix, end, limit: 1, reverse: true })) this.hi = e.key.slice(this.prefix.length);
+      if (this.lo === undefined || this.hi === undefined) return undefined;
+    }
+    return firstAtOrAfter(this.ks, this.prefix, randomBetween(this.lo, this.hi));
+  }
+}
+
+/** A random string in [lo, hi], chosen byte by byte after their common prefix. */
+export function randomBetween(lo: string, hi: string): string {
+  let i = 0;
+  while (i < lo.length && i < hi.length && lo[i] === hi[i]) i++;
+  let out = lo.slice(0, i);
+  let onLo = true;
+  let onHi = true;
+  for (let j = i; j < i + 8; j++) {
+    const a: number = onLo && j < lo.length ? lo.charCodeAt(j) : 0;
+    const b: number = onHi ? (j < hi.length ? hi.charCodeAt(j) : 0) : 255;
+    if (b < a) break;
+    const c: number = a + Math.floor(Math.random() * (b - a + 1));
+    out += String.fromCharCode(c);
+    onLo &&= c === a;
+    onHi &&= c === b;
+    if (onHi && j >= hi.length) break;
+  }
+  return out < lo ? lo : out > hi ? hi : out;
+}

@@ -1,0 +1,495 @@
+/**
+ * Sorted-set operations over both forms (zset-value.ts). Inline sets are sorted arrays in
+ * memory. Split sets stream from the engine: score and rank ranges scan the 's' family in
+ * (score, member) order, lexicographic ranges and ZSCAN scan the 'm' family in member order,
+ * a score is one get, and a rank is counted by scanning from whichever end is nearer (two
+ * interleaved scans, so it costs twice the distance to the nearer end). Nothing reads a big
+ * set whole unless the reply holds all of it.
+ *
+ * Reads may await; mutations are synchronous and go through commit() after Guard.check(). A
+ * split set's changes are collected per member (score before the command, score now) and
+ * become records at commit, so a command that touches a member twice writes it once.
+ */
+import type { EngineWrite } from './engine-api.ts';
+import { prefixEnd } from './encoding.ts';
+import { CHUNK, type Guard, RandomSeeker, scanSuffixes } from './set-collection.ts';
+import { SetValue } from './set-value.ts';
+import {
+  type LexRange,
+  lexGteMin,
+  lexLteMax,
+  lexRangeEmpty,
+  type ScoreRange,
+  scoreGteMin,
+  scoreLteMax,
+  scoreRangeEmpty,
+} from './zset-range.ts';
+import {
+  decodeScore,
+  encodeScore,
+  FAM_MEMBER,
+  FAM_SCORE,
+  scoreBytes,
+  type ZSetLimits,
+  ZSetValue,
+} from './zset-value.ts';
+import type { Entry } from './values.ts';
+
+export type Pair = [string, number];
+
+/** Below this many members a split set is read whole for random sampling (exactly uniform). */
+const SAMPLE_WHOLE = 2000;
+
+/** A decoded 's' record: its suffix is score:8 + member, its value the exact score. */
+function scorePair(suffix: string, value: Uint8Array): Pair {
+  return [suffix.slice(8), decodeScore(value)];
+}
+
+export class ZSetView {
+  readonly g: Guard;
+  readonly key: string;
+  /** The key's entry; undefined for a sorted set this command is creating. */
+  readonly e: Entry | undefined;
+  v: ZSetValue;
+  /** Split: score of each touched member before this command (undefined = absent). */
+  private orig = new Map<string, number | undefined>();
+  /** Split: score of each touched member now (null = removed). */
+  private pending = new Map<string, number | null>();
+  private rehomed = false;
+  private touched = false;
+
+  constructor(g: Guard, key: string, e: Entry | undefined, v: ZSetValue) {
+    this.g = g;
+    this.key = key;
+    this.e = e;
+    this.v = v;
+  }
+
+  static create(g: Guard, key: string): ZSetView {
+    return new ZSetView(g, key, undefined, new ZSetValue());
+  }
+
+  get card(): number {
+    return this.v.card;
+  }
+
+  private get mPrefix(): string {
+    return this.g.prefix(this.key, this.v.version) + FAM_MEMBER;
+  }
+
+  private get sPrefix(): string {
+    return this.g.prefix(this.key, this.v.version) + FAM_SCORE;
+  }
+
+  // ---------------------------------------------------------------- point reads
+
+  async score(member: string): Promise<number | undefined> {
+    if (!this.v.split) return this.v.index.get(member);
+    const p = this.pending.get(member);
+    if (p !== undefined) return p ?? undefined;
+    const raw = await this.g.ks.engine.get(this.mPrefix + member);
+    return raw ? decodeScore(raw) : undefined;
+  }
+
+  async scores(members: readonly string[]): Promise<(number | undefined)[]> {
+    if (!this.v.split) return members.map((m) => this.v.index.get(m));
+    const out: (number | undefined)[] = [];
+    for (let i = 0; i < members.length; i += CHUNK) {
+      out.push(...(await Promise.all(members.slice(i, i + CHUNK).map((m) => this.score(m)))));
+    }
+    return out;
+  }
+
+  /** 0-based rank in ascending order (descending with rev), or undefined. */
+  async rank(member: string, rev: boolean): Promise<number | undefined> {
+    const v = this.v;
+    if (!v.split) {
+      const r = v.rankOf(member);
+      if (r < 0) return undefined;
+      return rev ? v.members.length - 1 - r : r;
+    }
+    const score = await this.score(member);
+    if (score === undefined) return undefined;
+    const at = this.sPrefix + scoreBytes(score) + member;
+    const ks = this.g.ks;
+    const below = ks.engine.scan({ start: this.sPrefix, end: at })[Symbol.asyncIterator]();
+    const above = ks.engine.scan({ start: at + '\0', end: prefixEnd(this.sPrefix), reverse: true })[Symbol.asyncIterator]();
+    let a = 0;
+    let b = 0;
+    let asc: number;
+    try {
+      for (;;) {
+        if ((await below.next()).done) {
+          asc = a;
+          break;
+        }
+        a++;
+        if ((await above.next()).done) {
+          asc = v.count - 1 - b;
+          break;
+        }
+        b++;
+      }
+    } finally {
+      await below.return?.(undefined);
+      await above.return?.(undefined);
+    }
+    return rev ? v.count - 1 - asc : asc;
+  }
+
+  // ---------------------------------------------------------------- ranges
+
+  /** Entries with ascending ranks start..end (0 <= start <= end < card), ascending. */
+  async ascRange(start: number, end: number): Promise<Pair[]> {
+    const v = this.v;
+    if (!v.split) {
+      const out: Pair[] = [];
+      for (let i = start; i <= end; i++) out.push([v.members[i]!, v.scores[i]!]);
+      return out;
+    }
+    const want = end - start + 1;
+    const fromTop = v.count - 1 - end;
+    const out: Pair[] = [];
+    // Skip from whichever end is nearer.
+    const reverse = fromTop < start;
+    let skip = reverse ? fromTop : start;
+    for await (const [suffix, value] of scanSuffixes(this.g.ks, this.sPrefix, { reverse })) {
+      if (skip > 0) {
+        skip--;
+        continue;
+      }
+      out.push(scorePair(suffix, value));
+      if (out.length >= want) break;
+    }
+    return reverse ? out.reverse() : out;
+  }
+
+  /** ZRANGE by rank with Redis's index rules (negative from the end); rev counts from the top. */
+  async byRank(start: number, end: number, rev: boolean): Promise<Pair[]> {
+    const n = this.card;
+    if (start < 0) start = n + start;
+    if (end < 0) end = n + end;
+    if (start < 0) start = 0;
+    if (start > end || start >= n) return [];
+    if (end >= n) end = n - 1;
+    if (!rev) return this.ascRange(start, end);
+    return (await this.ascRange(n - 1 - end, n - 1 - start)).reverse();
+  }
+
+  /** Entries in a score range, skipping `offset`, at most `limit` (< 0: all), in the given direction. */
+  async byScore(r: ScoreRange, rev: boolean, offset = 0, limit = -1): Promise<Pair[]> {
+    const out: Pair[] = [];
+    if (scoreRangeEmpty(r) || offset < 0 || limit === 0) return out;
+    const v = this.v;
+    if (!v.split) {
+      if (!rev) {
+        for (let i = v.scoreBound(r.min, r.minex); i < v.scores.length; i++) {
+          const s = v.scores[i]!;
+          if (!scoreLteMax(s, r)) break;
+          if (offset > 0) offset--;
+          else if (out.push([v.members[i]!, s]) === limit) break;
+        }
+      } else {
+        for (let i = v.scoreBound(r.max, !r.maxex) - 1; i >= 0; i--) {
+          const s = v.scores[i]!;
+          if (!scoreGteMin(s, r)) break;
+          if (offset > 0) offset--;
+          else if (out.push([v.members[i]!, s]) === limit) break;
+        }
+      }
+      return out;
+    }
+    for await (const p of this.scanScores(r, rev)) {
+      if (offset > 0) offset--;
+      else if (out.push(p) === limit) break;
+    }
+    return out;
+  }
+
+  /** Split: the 's' records of a score range, streamed. */
+  private async *scanScores(r: ScoreRange, rev: boolean): AsyncGenerator<Pair> {
+    const sp = this.sPrefix;
+    const lo = sp + scoreBytes(r.min);
+    const hi = sp + scoreBytes(r.max);
+    const start = r.minex ? prefixEnd(lo) : lo;
+    const end = r.maxex ? hi : prefixEnd(hi);
+    if (start >= end) return;
+    for await (const e of this.g.ks.engine.scan({ start, end, reverse: rev })) yield scorePair(e.key.slice(sp.length), e.value);
+  }
+
+  async countScore(r: ScoreRange): Promise<number> {
+    if (scoreRangeEmpty(r)) return 0;
+    const v = this.v;
+    if (!v.split) {
+      const from = v.scoreBound(r.min, r.minex);
+      const to = v.scoreBound(r.max, !r.maxex);
+      return Math.max(0, to - from);
+    }
+    let n = 0;
+    for await (const _ of this.scanScores(r, false)) n++;
+    return n;
+  }
+
+  /**
+   * Entries in a lex range. Inline sets walk in score order exactly as Redis walks a listpack
+   * (meaningful when all scores are equal, as the commands require); split sets scan members.
+   */
+  async byLex(r: LexRange, rev: boolean, offset = 0, limit = -1): Promise<Pair[]> {
+    const out: Pair[] = [];
+    if (lexRangeEmpty(r) || offset < 0 || limit === 0) return out;
+    const v = this.v;
+    if (!v.split) {
+      const n = v.members.length;
+      if (n === 0 || !lexGteMin(v.members[n - 1]!, r) || !lexLteMax(v.members[0]!, r)) return out;
+      if (!rev) {
+        let i = 0;
+        while (i < n && !lexGteMin(v.members[i]!, r)) i++;
+        if (i >= n || !lexLteMax(v.members[i]!, r)) return out;
+        i += offset;
+        for (; i < n && lexLteMax(v.members[i]!, r); i++) if (out.push([v.members[i]!, v.scores[i]!]) === limit) break;
+      } else {
+        let i = n - 1;
+        while (i >= 0 && !lexLteMax(v.members[i]!, r)) i--;
+        if (i < 0 || !lexGteMin(v.members[i]!, r)) return out;
+        i -= offset;
+        for (; i >= 0 && lexGteMin(v.members[i]!, r); i--) if (out.push([v.members[i]!, v.scores[i]!]) === limit) break;
+      }
+      return out;
+    }
+    for await (const p of this.scanLex(r, rev)) {
+      if (offset > 0) offset--;
+      else if (out.push(p) === limit) break;
+    }
+    return out;
+  }
+
+  /** Split: the 'm' records of a lex range, streamed. */
+  private async *scanLex(r: LexRange, rev: boolean): AsyncGenerator<Pair> {
+    const mp = this.mPrefix;
+    const start = r.min.kind === 'min' ? mp : r.min.kind === 'max' ? prefixEnd(mp) : mp + r.min.s + (r.min.ex ? '\0' : '');
+    const end = r.max.kind === 'max' ? prefixEnd(mp) : r.max.kind === 'min' ? mp : mp + r.max.s + (r.max.ex ? '' : '\0');
+    if (start >= end) return;
+    for await (const e of this.g.ks.engine.scan({ start, end, reverse: rev })) yield [e.key.slice(mp.length), decodeScore(e.value)];
+  }
+
+  async countLex(r: LexRange): Promise<number> {
+    if (!this.v.split) return (await this.byLex(r, false)).length;
+    if (lexRangeEmpty(r)) return 0;
+    let n = 0;
+    for await (const _ of this.scanLex(r, false)) n++;
+    return n;
+  }
+
+  /** Every entry in (score, member) order, in pages of at most CHUNK. */
+  async *pages(): AsyncGenerator<Pair[]> {
+    const v = this.v;
+    if (!v.split) {
+      if (v.members.length) yield v.members.map((m, i) => [m, v.scores[i]!]);
+      return;
+    }
+    let page: Pair[] = [];
+    for await (const [suffix, value] of scanSuffixes(this.g.ks, this.sPrefix)) {
+      page.push(scorePair(suffix, value));
+      if (page.length >= CHUNK) {
+        yield page;
+        page = [];
+      }
+    }
+    if (page.length) yield page;
+  }
+
+  async all(): Promise<Pair[]> {
+    const out: Pair[] = [];
+    for await (const p of this.pages()) for (const x of p) out.push(x);
+    return out;
+  }
+
+  /** ZSCAN of a split set: entries after member `after` in member order, at most `limit`. */
+  async page(after: string | undefined, limit: number): Promise<Pair[]> {
+    const out: Pair[] = [];
+    for await (const [m, value] of scanSuffixes(this.g.ks, this.mPrefix, { after, limit })) out.push([m, decodeScore(value)]);
+    return out;
+  }
+
+  /** `n` random entries, repetitions allowed. */
+  async randomWithRepeats(n: number): Promise<Pair[]> {
+    const out: Pair[] = [];
+    if (!this.v.split || this.card <= Math.max(SAMPLE_WHOLE, n)) {
+      const all = await this.all();
+      for (let i = 0; i < n; i++) out.push(all[Math.floor(Math.random() * all.length)]!);
+      return out;
+    }
+    const seek = new RandomSeeker(this.g.ks, this.mPrefix);
+    for (let i = 0; i < n; i++) {
+      const [m, value] = (await seek.next())!;
+      out.push([m, decodeScore(value)]);
+    }
+    return out;
+  }
+
+  /** `n` distinct random entries, n < card (see SetView.randomDistinct). */
+  async randomDistinct(n: number): Promise<Pair[]> {
+    if (!this.v.split || this.card <= SAMPLE_WHOLE || n * 3 > this.card) {
+      const all = await this.all();
+      for (let i = 0; i < n; i++) {
+        const j = i + Math.floor(Math.random() * (all.length - i));
+        [all[i], all[j]] = [all[j]!, all[i]!];
+      }
+      return all.slice(0, n);
+    }
+    const seek = new RandomSeeker(this.g.ks, this.mPrefix);
+    const got = new Map<string, number>();
+    for (let tries = 0; got.size < n && tries < n * 4 + 64; tries++) {
+      const [m, value] = (await seek.next())!;
+      got.set(m, decodeScore(value));
+    }
+    if (got.size < n) {
+      for await (const [m, value] of scanSuffixes(this.g.ks, this.mPrefix)) {
+        got.set(m, decodeScore(value));
+        if (got.size >= n) break;
+      }
+    }
+    return [...got];
+  }
+
+  // ---------------------------------------------------------------- mutations (after check())
+
+  /**
+   * Sets a member's score; `old` is its current score (undefined = new member). An inline set
+   * about to outgrow the listpack limits becomes split first, as zsetAdd converts before the
+   * insert (so a -0 added after the conversion keeps its sign).
+   */
+  set(member: string, score: number, old: number | undefined, limits: ZSetLimits): void {
+    this.touched = true;
+    const v = this.v;
+    if (!v.split) {
+      if (old !== undefined || (v.card + 1 <= limits.zsetMaxListpackEntries && member.length <= limits.zsetMaxListpackValue)) {
+        if (old !== undefined) v.remove(member);
+        v.insert(member, score);
+        return;
+      }
+      this.toSplit();
+    }
+    if (!this.orig.has(member)) this.orig.set(member, old);
+    this.pending.set(member, score);
+    if (old === undefined) v.count++;
+  }
+
+  /** Removes a member whose current score is `old`. */
+  remove(member: string, old: number): void {
+    this.touched = true;
+    const v = this.v;
+    if (!v.split) {
+      v.remove(member);
+      return;
+    }
+    if (!this.orig.has(member)) this.orig.set(member, old);
+    this.pending.set(member, null);
+    v.count--;
+  }
+
+  /** Moves the inline entries into the pending changes of a fresh split version. */
+  private toSplit(): void {
+    const v = this.v;
+    const version = this.g.ks.allocVersion();
+    for (let i = 0; i < v.members.length; i++) {
+      this.orig.set(v.members[i]!, undefined);
+      this.pending.set(v.members[i]!, v.scores[i]!);
+    }
+    v.splitOff(version); // sets count; the records come from `pending` at commit
+    this.rehomed = true;
+  }
+
+  /** Persists the changes: creates, updates or deletes the key. */
+  commit(): void {
+    if (!this.touched) return;
+    this.touched = false;
+    const ks = this.g.ks;
+    const records: EngineWrite[] = [];
+    if (this.v.split) {
+      const mp = this.mPrefix;
+      const sp = this.sPrefix;
+      for (const [m, now] of this.pending) {
+        const was = this.orig.get(m);
+        const wasKey = was === undefined ? undefined : sp + scoreBytes(was) + m;
+        if (now === null) {
+          if (wasKey !== undefined) records.push({ key: wasKey }, { key: mp + m });
+          continue;
+        }
+        const nowKey = sp + scoreBytes(now) + m;
+        if (wasKey !== undefined && wasKey !== nowKey) records.push({ key: wasKey });
+        const value = encodeScore(now);
+        records.push({ key: mp + m, value }, { key: nowKey, value });
+      }
+      this.pending.clear();
+      this.orig.clear();
+    }
+    if (!this.e) {
+      if (this.v.card === 0) return;
+      ks.writeRaw(records);
+      ks.set(this.g.db, this.key, this.v);
+      return;
+    }
+    ks.collectionChanged(this.g.db, this.key, this.e, records, this.rehomed);
+    this.rehomed = false;
+  }
+}
+
+/** The sorted set at a key: a view, undefined (missing), or 'wrongtype'. */
+export function zsetAt(g: Guard, key: string, write: boolean): ZSetView | undefined | 'wrongtype' {
+  const e = write ? g.write(key) : g.read(key);
+  if (!e) return undefined;
+  if (!(e.value instanceof ZSetValue)) return 'wrongtype';
+  return new ZSetView(g, key, e, e.value);
+}
+
+/**
+ * An input of ZUNION/ZINTER/ZDIFF: a sorted set, or a plain set whose members score 1.
+ */
+export interface ZSource {
+  card: number;
+  /** Entries in pages. */
+  pages(): AsyncGenerator<Pair[]>;
+  /** Scores of members (undefined = absent). */
+  scores(members: readonly string[]): Promise<(number | undefined)[]>;
+  /** Identity, to recognise the same key given twice. */
+  id: unknown;
+}
+
+export function zsourceAt(g: Guard, key: string): ZSource | undefined | 'wrongtype' {
+  const e = g.read(key);
+  if (!e) return undefined;
+  if (e.value instanceof ZSetValue) {
+    const z = new ZSetView(g, key, e, e.value);
+    return { card: z.card, pages: () => z.pages(), scores: (ms) => z.scores(ms), id: e };
+  }
+  if (e.value instanceof SetValue) {
+    const sv = e.value;
+    const prefix = g.prefix(key, sv.version);
+    return {
+      card: sv.card,
+      id: e,
+      async *pages() {
+        if (!sv.split) {
+          if (sv.members.size) yield sv.ordered().map((m): Pair => [m, 1]);
+          return;
+        }
+        let page: Pair[] = [];
+        for await (const [m] of scanSuffixes(g.ks, prefix)) {
+          page.push([m, 1]);
+          if (page.length >= CHUNK) {
+            yield page;
+            page = [];
+          }
+        }
+        if (page.length) yield page;
+      },
+      async scores(ms) {
+        if (!sv.split) return ms.map((m) => (sv.members.has(m) ? 1 : undefined));
+        const got = await Promise.all(ms.map((m) => g.ks.engine.get(prefix + m)));
+        return got.map((x) => (x === undefined ? undefined : 1));
+      },
+    };
+  }
+  return 'wrongtype';
+}

@@ -1,0 +1,111 @@
+/**
+ * The split-list layout on the real Engine (MemoryStore), in process: a big list costs a few
+ * bytes of hot-set memory, end operations write a couple of small records, DEL is one record,
+ * and the whole list is never read to serve LPUSH/RPOP/LINDEX/LSET.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { Engine, MemoryStore } from '../src/engine/index.ts';
+import { nsRange } from '../src/types/encoding.ts';
+import type { EngineWrite } from '../src/types/engine-api.ts';
+import { Keyspace } from '../src/types/keyspace.ts';
+import * as ops from '../src/types/list-ops.ts';
+
+const N = 40_000;
+const open: Keyspace[] = [];
+
+afterEach(async () => {
+  for (const ks of open.splice(0)) await ks.close().catch(() => {});
+});
+
+/** Engine plus a record of every write batch made through it. */
+async function openKs(store: MemoryStore): Promise<{ ks: Keyspace; engine: Engine; batches: EngineWrite[][] }> {
+  const engine = await Engine.open({ store, workers: 'inline', flushIntervalMs: 5, gcIntervalMs: 0 });
+  const batches: EngineWrite[][] = [];
+  const write = engine.write.bind(engine);
+  engine.write = (batch) => {
+    batches.push([...batch]);
+    return write(batch);
+  };
+  const ks = await Keyspace.open(engine, { hz: 50 });
+  open.push(ks);
+  return { ks, engine, batches };
+}
+
+async function list(ks: Keyspace, key: string): Promise<ops.ListRef> {
+  await ks.ensureLoaded(0, [key]);
+  return ops.ref(ks, 0, key, ks.lookup(0, key, Date.now())!);
+}
+
+async function countElements(engine: Engine, ns: number): Promise<number> {
+  let n = 0;
+  for await (const _ of engine.scan(nsRange('e', ns))) n++;
+  return n;
+}
+
+/** Records written, ignoring the catalog record that the first write after a clean open adds. */
+function records(batches: EngineWrite[][]): number {
+  return batches.flat().filter((w) => w.key !== 'c').length;
+}
+
+describe('split lists at scale', () => {
+  it(`keeps a ${N}-element list out of memory and touches only the ends`, async () => {
+    const store = new MemoryStore();
+    let { ks, engine, batches } = await openKs(store);
+    await ks.ensureLoaded(0, ['big']);
+    ops.create(ks, 0, 'big', Array.from({ length: 1000 }, (_, i) => `e${i}`));
+    let r = await list(ks, 'big');
+    for (let i = 1000; i < N; i += 1000) ops.push(r, Array.from({ length: 1000 }, (_, j) => `e${i + j}`), 'tail');
+    expect(r.l.split).toBe(true);
+    expect(r.l.length).toBe(N);
+    // Hot-set memory is the key and three numbers, not the elements.
+    expect(ks.usedMemory()).toBeLessThan(500);
+
+    batches.length = 0;
+    expect(ops.push(r, ['head'], 'head')).toBe(N + 1);
+    expect(records(batches)).toBe(2); // the element and the metadata
+    batches.length = 0;
+    expect(await ops.pop(r, 'tail', 1)).toEqual([`e${N - 1}`]);
+    expect(records(batches)).toBe(2); // a tombstone and the metadata
+    batches.length = 0;
+    ops.setAt(r, 20_000, 'changed');
+    expect(records(batches)).toBe(2);
+    expect(await ops.index(r, 20_000)).toBe('changed');
+    expect(await ops.index(r, 0)).toBe('head');
+    expect(await ops.range(r, 30_000, 30_002)).toEqual(['e29999', 'e30000', 'e30001']);
+    expect(batches.flat().every((w) => (w.value?.length ?? 0) < 64)).toBe(true);
+
+    // After a restart the metadata alone describes the list.
+    await ks.close();
+    ({ ks, engine, batches } = await openKs(store));
+    r = await list(ks, 'big');
+    expect(r.l.length).toBe(N);
+    expect(ks.usedMemory()).toBeLessThan(500);
+    expect(await ops.pop(r, 'head', 2)).toEqual(['head', 'e0']);
+
+    // DEL writes one record; the elements go in the background cleanup.
+    const ns = ks.db(0).ns;
+    batches.length = 0;
+    expect(ks.delete(0, 'big', Date.now())).toBe(true);
+    expect(records(batches)).toBe(1);
+    for (let i = 0; i < 500 && ks.background.pendingCleanupJobs > 0; i++) await ks.background.tick();
+    expect(await countElements(engine, ns)).toBe(0);
+  }, 60_000);
+
+  it('streams LREM and a big LTRIM through a new version, leaving no stale records', async () => {
+    const store = new MemoryStore();
+    const { ks, engine } = await openKs(store);
+    await ks.ensureLoaded(0, ['l']);
+    const model = Array.from({ length: 12_000 }, (_, i) => (i % 7 === 0 ? 'x' : `v${i}`));
+    ops.create(ks, 0, 'l', [...model]);
+    const r = await list(ks, 'l');
+    expect(await ops.remove(r, 0, 'x')).toBe(model.filter((s) => s === 'x').length);
+    const kept = model.filter((s) => s !== 'x');
+    expect(await ops.range(r, 0, r.l.length - 1)).toEqual(kept);
+    await ops.trim(r, 100, 5099);
+    expect(await ops.range(r, 0, r.l.length - 1)).toEqual(kept.slice(100, 5100));
+    const ns = ks.db(0).ns;
+    for (let i = 0; i < 500 && ks.background.pendingCleanupJobs > 0; i++) await ks.background.tick();
+    // Only the live version's records remain once cleanup has run.
+    expect(await countElements(engine, ns)).toBe(5000);
+  }, 60_000);
+});
