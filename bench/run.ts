@@ -47,6 +47,8 @@ interface Bench {
   args?: { default: string[]; large: string[] };
   /** Results file base name per size (default <name> / <name>-large). */
   results?: { default: string; large: string };
+  /** Longest the benchmark may run at the default size, minutes (x4 at --large); then it is stopped. */
+  timeoutMin?: number;
 }
 
 /**
@@ -64,6 +66,7 @@ const BENCHES: Bench[] = [
     what: 'cold start (spawn to first GET) vs Redis loading an RDB',
     own: false,
     args: { default: ['--sizes', '100k,1m'], large: ['--sizes', '100k,1m,5m'] },
+    timeoutMin: 5,
     results: { default: 'coldstart', large: 'coldstart' },
   },
   {
@@ -71,6 +74,7 @@ const BENCHES: Bench[] = [
     what: 'strict-mode SET latency and store PUTs across flush intervals',
     own: false,
     args: { default: [], large: ['--seconds', '20'] },
+    timeoutMin: 3,
     results: { default: 'durability', large: 'durability' },
   },
   {
@@ -78,7 +82,8 @@ const BENCHES: Bench[] = [
     what: 'redis-benchmark on list/set/zset/hash commands vs Redis (no persistence)',
     own: false,
     script: 'bench/scale/throughput.ts',
-    args: { default: ['--requests', '50000'], large: [] },
+    args: { default: ['--requests', '10000'], large: [] },
+    timeoutMin: 4,
     results: { default: 'datatypes-throughput', large: 'datatypes-throughput' },
   },
   {
@@ -86,6 +91,7 @@ const BENCHES: Bench[] = [
     what: 'a big sorted set and list on one server: build, operations, DEL, RSS',
     own: false,
     args: { default: ['--elements', '1000000'], large: [] },
+    timeoutMin: 5,
     results: { default: 'scale-1000000', large: 'scale' },
   },
   {
@@ -94,6 +100,7 @@ const BENCHES: Bench[] = [
     own: false,
     args: { default: [], large: ['--size', 'large'] },
     results: { default: 'engine', large: 'engine-large' },
+    timeoutMin: 9,
   },
 ];
 
@@ -118,10 +125,17 @@ interface RunOutcome {
   command: string;
 }
 
-function runChild(b: Bench, argv: string[]): Promise<{ code: number | null; seconds: number }> {
+function runChild(b: Bench, argv: string[], timeoutMs: number): Promise<{ code: number | null; seconds: number; timedOut: boolean }> {
   const t0 = performance.now();
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [scriptOf(b), ...argv], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      process.stderr.write(`\n${b.name}: still running after ${(timeoutMs / 60_000).toFixed(0)} min; stopping it\n`);
+      child.kill('SIGTERM');
+      setTimeout(() => child.kill('SIGKILL'), 15_000).unref();
+    }, timeoutMs);
     const prefix = `  ${b.name} |`;
     const pipe = (stream: NodeJS.ReadableStream) => {
       let buf = '';
@@ -146,9 +160,10 @@ function runChild(b: Bench, argv: string[]): Promise<{ code: number | null; seco
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     child.once('exit', (code) => {
+      clearTimeout(timer);
       process.removeListener('SIGINT', stop);
       process.removeListener('SIGTERM', stop);
-      resolve({ code, seconds: (performance.now() - t0) / 1000 });
+      resolve({ code, seconds: (performance.now() - t0) / 1000, timedOut });
     });
   });
 }
@@ -189,10 +204,12 @@ if (!args['readme-only']) {
     }
     const command = ['node', scriptRel(b), ...argv].join(' ');
     section(`${tag}: ${b.what}\n         ${command}`);
-    const { code, seconds } = await runChild(b, argv);
-    const ok = code === 0;
-    outcomes.push({ name: b.name, status: ok ? 'ok' : 'failed', note: ok ? '' : `exit code ${code}`, seconds, command });
-    progress(`${tag}: ${ok ? 'done' : `FAILED (exit code ${code})`} in ${seconds.toFixed(0)} s; suite so far ${elapsedSeconds().toFixed(0)} s`);
+    const timeoutMs = (b.timeoutMin ?? 8) * 60_000 * (sizeName === 'large' ? 4 : 1);
+    const { code, seconds, timedOut } = await runChild(b, argv, timeoutMs);
+    const ok = code === 0 && !timedOut;
+    const note = ok ? '' : timedOut ? `stopped after ${(timeoutMs / 60_000).toFixed(0)} min (the suite's limit for it)` : `exit code ${code}`;
+    outcomes.push({ name: b.name, status: ok ? 'ok' : 'failed', note, seconds, command });
+    progress(`${tag}: ${ok ? 'done' : `FAILED (${note})`} in ${seconds.toFixed(0)} s; suite so far ${elapsedSeconds().toFixed(0)} s`);
   }
 }
 const totalSeconds = elapsedSeconds();

@@ -212,6 +212,16 @@ describe('blocking list commands', () => {
     await producer.del('bm-src', 'bm-dst');
   });
 
+  it('serves from the key that became ready first, not the first key named', async () => {
+    const c = client();
+    const waiting = c.blpop('ord1', 'ord2', 0);
+    await waitBlocked(1);
+    await producer.multi().rpush('ord2', 'x').rpush('ord1', 'y').exec();
+    expect(await waiting).toEqual(['ord2', 'x']);
+    expect(await producer.lrange('ord1', 0, -1)).toEqual(['y']);
+    await producer.del('ord1');
+  });
+
   it('BLMPOP waits on several keys and pops up to COUNT from the first one served', async () => {
     const c = client();
     const waiting = c.call('BLMPOP', '0', '2', 'mp1', 'mp2', 'RIGHT', 'COUNT', '2');

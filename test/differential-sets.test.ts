@@ -459,7 +459,13 @@ function geoCmd(g: Gen): Cmd {
 
 function keyCmd(g: Gen): Cmd {
   const k = g.pick(ALL);
-  switch (g.int(0, 9)) {
+  switch (g.int(0, 13)) {
+    case 10:
+      return [g.pick(['RENAME', 'RENAMENX']), g.pick(ANY), g.pick(ANY)];
+    case 11:
+      return ['COPY', g.pick(ANY), g.pick(ANY), ...(g.chance(0.5) ? ['REPLACE'] : [])];
+    case 12:
+      return ['#DUMPRESTORE', g.pick(ANY), g.pick(ANY)];
     case 0:
       return ['DEL', k];
     case 1:
@@ -596,6 +602,11 @@ async function run(client: RawClient, cmd: Cmd): Promise<Raw> {
       if (cursor === '0') break;
     }
     return [...seen].sort((a, b) => (a[0] < b[0] ? -1 : 1));
+  }
+  if (cmd[0] === '#DUMPRESTORE') {
+    const payload = await client.call('DUMP', cmd[1]!);
+    if (typeof payload !== 'string' || !payload.startsWith('$')) return ['dump', payload];
+    return ['restore', await client.call('RESTORE', cmd[2]!, '0', Buffer.from(payload.slice(1), 'latin1'), 'REPLACE')];
   }
   if (cmd[0] === '#SCAN') {
     const seen = new Set<string>();

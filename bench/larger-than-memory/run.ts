@@ -111,6 +111,8 @@ interface ServerResult {
   phases: Phase[];
   storeObjects?: { objects: number; bytes: number };
   engine?: Record<string, string>;
+  /** Random keys read back and compared with what was written (keys the server still has). */
+  spotCheck?: { checked: number; wrong: number };
 }
 
 const LOAD_BATCH = 10;
@@ -215,6 +217,19 @@ async function runServer(id: string, s: RedisLike, s3?: Awaited<ReturnType<typeo
   };
   if (s3) result.storeObjects = await s3.objectBytes();
   for (const d of DISTS) result.phases.push(await phase(s, d, s3));
+  // Spot check: the values read back are the values written (present keys only).
+  const r = rng(31337);
+  let checked = 0;
+  let wrong = 0;
+  for (let k = 0; k < 200; k++) {
+    const i = Math.floor(r() * S.keys);
+    const v = await s.control.call('GET', key(i));
+    if (v === null) continue;
+    checked++;
+    if (!Buffer.isBuffer(v) || !v.equals(valueOf(i))) wrong++;
+  }
+  result.spotCheck = { checked, wrong };
+  if (wrong) progress(`${s.label}: ${wrong} of ${checked} values read back differ from what was written!`);
   if (s.kind === 'shale') {
     const e = await s.info();
     result.engine = Object.fromEntries(Object.entries(e).filter(([k]) => /^shale_(store_|l0_|compactions|hotset|heap|write_stalls)/.test(k)));
@@ -347,6 +362,7 @@ const loadRows = results.map((r) => [
   fmtBytes(r.usedMemory),
   fmtBytes(r.rssAfterLoad),
   r.storeObjects ? `${fmtCount(r.storeObjects.objects)} objects, ${fmtBytes(r.storeObjects.bytes)}` : '',
+  r.spotCheck ? `${r.spotCheck.checked - r.spotCheck.wrong} of ${r.spotCheck.checked} random keys` : '',
 ]);
 
 const body = `## Read phases
@@ -357,7 +373,7 @@ Implied S3 GET cost for Shale: ${costLine} (GET $0.0004 per 1,000; see also \`be
 
 ## Load
 
-${mdTable(['server', 'load time', 'keys held (DBSIZE)', 'used_memory', 'RSS', 'store'], loadRows)}
+${mdTable(['server', 'load time', 'keys held (DBSIZE)', 'used_memory', 'RSS', 'store', 'values read back correct'], loadRows)}
 
 Servers:
 ${results.map((r) => `- ${r.label}: \`${r.commandLine}\``).join('\n')}

@@ -18,6 +18,9 @@ import {
 import { type Entry, HashValue, typeOf, type Value } from '../types/values.ts';
 import { ListValue } from '../types/list.ts';
 import { copySplitList, splitListElements } from '../types/list-records.ts';
+import { copySplit, inlineCopy } from '../types/set-collection.ts';
+import { SetValue } from '../types/set-value.ts';
+import { ZSetValue } from '../types/zset-value.ts';
 import { helpReply } from './help.ts';
 import type { CommandModule, ExecContext } from './types.ts';
 
@@ -41,15 +44,21 @@ function dup(e: Entry): { value: Value; split: boolean } {
   const v = e.value;
   if (v instanceof HashValue) return { value: v.clone(), split: v.version !== 0 };
   if (v instanceof ListValue) return { value: v.clone(), split: false };
+  if (v instanceof SetValue || v instanceof ZSetValue) return { value: v.copy(), split: false };
   return { value: v, split: false };
+}
+
+/** A collection whose elements live in engine records (copied by dupSplitList, not dup). */
+function splitOf(v: Value): ListValue | SetValue | ZSetValue | undefined {
+  return (v instanceof ListValue || v instanceof SetValue || v instanceof ZSetValue) && v.split ? v : undefined;
 }
 
 /**
  * dup() for a split list: its element records are copied under the destination, streamed
  * (list-records.ts), then both keys are made resident again for the synchronous rest.
  */
-async function dupSplitList(ks: Keyspace, src: [number, string], l: ListValue, dst: [number, string]): Promise<{ value: Value; split: boolean }> {
-  const value = await copySplitList(ks, src[0], src[1], l, dst[0], dst[1]);
+async function dupSplitList(ks: Keyspace, src: [number, string], l: ListValue | SetValue | ZSetValue, dst: [number, string]): Promise<{ value: Value; split: boolean }> {
+  const value = l instanceof ListValue ? await copySplitList(ks, src[0], src[1], l, dst[0], dst[1]) : await copySplit(ks, src[0], src[1], l, dst[0], dst[1]);
   await ensureAll(ks, src[0] === dst[0] ? [[src[0], [src[1], dst[1]]]] : [[src[0], [src[1]]], [dst[0], [dst[1]]]]);
   return { value, split: false };
 }
@@ -67,7 +76,8 @@ function renameGeneric(ctx: ExecContext, args: string[], nx: boolean): Reply {
     ks.delete(ctx.db, src, ctx.now);
     return nx ? 1 : OK;
   };
-  if (e.value instanceof ListValue && e.value.split) return dupSplitList(ks, [ctx.db, src], e.value, [ctx.db, dst]).then(finish);
+  const split = splitOf(e.value);
+  if (split) return dupSplitList(ks, [ctx.db, src], split, [ctx.db, dst]).then(finish);
   return finish(dup(e));
 }
 
@@ -155,7 +165,8 @@ async function copyCommand(ctx: ExecContext, args: string[]): Promise<Reply> {
   if (ks.lookup(dstDb, dst, ctx.now)) {
     if (!replace) return 0;
   }
-  const { value, split } = e.value instanceof ListValue && e.value.split ? await dupSplitList(ks, [ctx.db, src], e.value, [dstDb, dst]) : dup(e);
+  const big = splitOf(e.value);
+  const { value, split } = big ? await dupSplitList(ks, [ctx.db, src], big, [dstDb, dst]) : dup(e);
   // dupStringObject gives an int-encoded copy its own (unshared) object.
   ks.set(dstDb, dst, value, e.expireAt, { enc: e.enc === 'auto' ? 'unshared' : e.enc, split });
   return 1;
@@ -172,7 +183,8 @@ async function moveCommand(ctx: ExecContext, args: string[]): Promise<Reply> {
   const e = ks.lookup(ctx.db, key, ctx.now);
   if (!e) return 0;
   if (ks.lookup(v, key, ctx.now)) return 0;
-  const { value, split } = e.value instanceof ListValue && e.value.split ? await dupSplitList(ks, [ctx.db, key], e.value, [v, key]) : dup(e);
+  const big = splitOf(e.value);
+  const { value, split } = big ? await dupSplitList(ks, [ctx.db, key], big, [v, key]) : dup(e);
   ks.set(v, key, value, e.expireAt, { enc: e.enc, split });
   ks.delete(ctx.db, key, ctx.now);
   return 1;
@@ -210,7 +222,7 @@ function restoreCommand(ctx: ExecContext, args: string[]): Reply {
   if (ttl < 0n) return new ErrorReply('ERR Invalid TTL value, must be >= 0');
   const payload = Buffer.from(args[3]!, 'latin1');
   if (!verifyPayload(payload)) return new ErrorReply('ERR DUMP payload version or checksum are wrong');
-  const value = restoreValue(payload);
+  const value = restoreValue(payload, ks);
   if (value === undefined) return new ErrorReply('ERR Bad data format');
   if (replace) ks.delete(ctx.db, key, ctx.now);
   if (ttl !== 0n && !absttl) ttl += BigInt(ctx.now);
@@ -320,6 +332,8 @@ export const commands: CommandModule = {
       for await (const s of splitListElements(ctx.keyspace, ctx.db, args[1]!, v)) items.push(s);
       return dumpValue(new ListValue(items));
     }
+    // Likewise a split set or sorted set.
+    if ((v instanceof SetValue || v instanceof ZSetValue) && v.split) return dumpValue(await inlineCopy(ctx.keyspace, ctx.db, args[1]!, v));
     return dumpValue(v);
   },
 

@@ -4,6 +4,7 @@
  * run under guarded() (src/types/set-collection.ts). Scores reply as RESP3 doubles, or in
  * RESP2 as bulk strings printed like Redis's "%.17g" (src/resp/encode.ts formatDouble).
  */
+import { block, parseTimeout } from '../server/blocking.ts';
 import { globMatch } from '../util/glob.ts';
 import { DoubleReply, ErrorReply, NullArray, type Reply } from '../resp/reply.ts';
 import { formatDouble } from '../resp/encode.ts';
@@ -423,6 +424,57 @@ async function zmpop(ctx: ExecContext, args: string[]): Promise<Reply> {
   return guarded(ctx, p.keys, (g) => genericZpop(ctx, g, p.keys, p.where, true, p.count, true, true));
 }
 
+// ------------------------------------------------------------------ blocking pops
+
+/** Stands for "nothing to pop" inside guarded() (a Reply no command returns). */
+const NOTHING: Reply = Object.freeze(['<nothing>']) as unknown as Reply;
+
+/**
+ * blockingGenericZpopCommand: pop from the first non-empty sorted set at once, else block
+ * until a write makes one of the keys a non-empty sorted set (or the timeout passes).
+ */
+async function blockingZpop(ctx: ExecContext, keys: string[], where: 'min' | 'max', timeout: number, count: number, nested: boolean): Promise<Reply> {
+  const pop = (c: ExecContext, candidates: string[]) =>
+    guarded(c, candidates, async (g) => {
+      for (const k of candidates) {
+        const z = zsetAt(g, k, true);
+        if (!z) continue;
+        if (z === 'wrongtype') return WRONGTYPE;
+        return genericZpop(c, g, [k], where, true, count, nested, true);
+      }
+      return NOTHING;
+    });
+  const now = await pop(ctx, keys);
+  if (now !== NOTHING) return now;
+  return block(ctx, {
+    keys,
+    type: 'zset',
+    timeout,
+    timeoutReply: NullArray.instance,
+    // A key that now holds another type keeps the client blocked (Redis 7.0).
+    serve: async (sctx, key) => {
+      const r = await guarded(sctx, [key], async (g) => (zsetAt(g, key, true) instanceof ZSetView ? genericZpop(sctx, g, [key], where, true, count, nested, true) : NOTHING));
+      return r === NOTHING ? undefined : r;
+    },
+  });
+}
+
+function bzpop(where: 'min' | 'max') {
+  return (ctx: ExecContext, args: string[]): Promise<Reply> | Reply => {
+    const timeout = parseTimeout(args[args.length - 1]!, ctx.now);
+    if (timeout instanceof ErrorReply) return timeout;
+    return blockingZpop(ctx, args.slice(1, -1), where, timeout, -1, false);
+  };
+}
+
+function bzmpop(ctx: ExecContext, args: string[]): Promise<Reply> | Reply {
+  const p = parseMpop(args, 2);
+  if (p instanceof ErrorReply) return p;
+  const timeout = parseTimeout(args[1]!, ctx.now);
+  if (timeout instanceof ErrorReply) return timeout;
+  return blockingZpop(ctx, p.keys, p.where, timeout, p.count, true);
+}
+
 // ------------------------------------------------------------------ ZUNION / ZINTER / ZDIFF
 
 type SetOp = 'union' | 'inter' | 'diff';
@@ -642,6 +694,9 @@ export const commands: CommandModule = {
   zpopmin: zpop('min'),
   zpopmax: zpop('max'),
   zmpop,
+  bzpopmin: bzpop('min'),
+  bzpopmax: bzpop('max'),
+  bzmpop,
   zunion: zsetOp('union', false),
   zunionstore: zsetOp('union', true),
   zinter: zsetOp('inter', false),

@@ -75,6 +75,8 @@ interface Waiter {
   done: Promise<Reply>;
 }
 
+type Attempt = boolean | undefined;
+
 /** setTimeout's longest delay; longer waits re-arm. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const UNBLOCKED = new ErrorReply('UNBLOCKED client unblocked via CLIENT UNBLOCK');
@@ -239,8 +241,9 @@ export class Blocking {
         }
         this.serving = false;
       } catch (e) {
+        // Never the fault of the command that triggered the pass: log, and let the next pass run.
         this.serving = false;
-        throw e;
+        this.server.log.error({ err: e }, 'serving blocked clients failed');
       }
     };
     loop();
@@ -259,55 +262,48 @@ export class Blocking {
       const r = this.serveOne(w, key);
       if (r instanceof Promise) {
         return r.then((ok) => {
-          if (!ok) failed.add(w.spec.type);
+          if (ok === false) failed.add(w.spec.type);
           return this.serveKey(k, it, failed);
         });
       }
-      if (!r) failed.add(w.spec.type);
+      if (r === false) failed.add(w.spec.type);
     }
     return undefined;
   }
 
-  /** One attempt to serve w from key, under its locks: true if w was served. */
-  private serveOne(w: Waiter, key: string): boolean | Promise<boolean> {
+  /**
+   * One attempt to serve w from key, under its locks: true if w was served, false if the key
+   * could not serve it (so it cannot serve later waiters of that type either), undefined if w
+   * ended or went away meanwhile.
+   */
+  private serveOne(w: Waiter, key: string): Attempt | Promise<Attempt> {
     const keys = [...new Set([key, ...(w.spec.also ?? [])])];
     const locked = keys.map((x) => `${w.db}\0${x}`);
     const locks = this.server.keyLocks;
-    const wait = locks.acquire(locked);
-    if (wait) {
-      return wait.then(() => {
-        let r: boolean | Promise<boolean>;
-        try {
-          r = this.serveLocked(w, key, keys);
-        } catch (e) {
-          locks.release(locked);
-          throw e;
-        }
-        if (r instanceof Promise) return r.finally(() => locks.release(locked));
+    const run = (): Attempt | Promise<Attempt> => {
+      let r: Attempt | Promise<Attempt>;
+      try {
+        r = this.serveLocked(w, key, keys);
+      } catch (e) {
         locks.release(locked);
-        return r;
-      });
-    }
-    let r: boolean | Promise<boolean>;
-    try {
-      r = this.serveLocked(w, key, keys);
-    } catch (e) {
+        throw e;
+      }
+      if (r instanceof Promise) return r.finally(() => locks.release(locked));
       locks.release(locked);
-      throw e;
-    }
-    if (r instanceof Promise) return r.finally(() => locks.release(locked));
-    locks.release(locked);
-    return r;
+      return r;
+    };
+    const wait = locks.acquire(locked);
+    return wait ? wait.then(run) : run();
   }
 
-  private serveLocked(w: Waiter, key: string, keys: string[]): boolean | Promise<boolean> {
+  private serveLocked(w: Waiter, key: string, keys: string[]): Attempt | Promise<Attempt> {
     const p = this.server.keyspace.prefetch(w.db, keys);
     if (p) return p.then(() => this.attempt(w, key));
     return this.attempt(w, key);
   }
 
-  private attempt(w: Waiter, key: string): boolean | Promise<boolean> {
-    if (w.state !== 'blocked' || w.client.closing) return false;
+  private attempt(w: Waiter, key: string): Attempt | Promise<Attempt> {
+    if (w.state !== 'blocked' || w.client.closing) return undefined;
     w.state = 'serving';
     const ctx: ExecContext = { client: w.client, server: this.server, keyspace: this.server.keyspace, db: w.db, now: Date.now() };
     let r: Reply | undefined | Promise<Reply | undefined>;
@@ -321,12 +317,12 @@ export class Blocking {
   }
 
   private settle(w: Waiter, r: Reply | undefined): boolean {
+    w.state = 'blocked';
     if (r === undefined) {
-      w.state = 'blocked';
+      // Stays blocked, unless its deadline passed or it went away during the attempt.
       if (w.timedOut || w.client.closing) this.end(w, w.spec.timeoutReply);
       return false;
     }
-    w.state = 'blocked'; // end() only acts on live waiters
     this.end(w, r);
     return true;
   }

@@ -541,7 +541,8 @@ export class Keyspace {
     if (expireAt) batch.push({ key: ttlKey(d.ns, expireAt, key), value: encodeTtlValue(versionOf(value)) });
     this.markWritten(pk);
     this.write(batch);
-    if (value instanceof ListValue && value.version) this.building.delete(elemPrefix(d.ns, key, value.version));
+    // Records streamed ahead of this metadata (copies of split collections) are adopted now.
+    if (this.building.size > 0 && versionOf(value)) this.building.delete(elemPrefix(d.ns, key, versionOf(value)));
     this.countChange(d, old ? old.expireAt : undefined, expireAt);
     const e = this.newEntry(value, expireAt, opts.enc ?? 'auto');
     this.install(pk, e);

@@ -1,0 +1,226 @@
+/**
+ * Split sets and sorted sets on the real Engine (MemoryStore), in process, through the command
+ * handlers: a big collection costs a few bytes of hot-set memory, SADD/ZADD/SREM/ZREM write a
+ * handful of small records, and reads stream only what they return (counted on the engine).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { commands as sets } from '../src/commands/sets.ts';
+import { commands as zsets } from '../src/commands/sortedsets.ts';
+import type { ExecContext } from '../src/commands/types.ts';
+import { Engine, MemoryStore } from '../src/engine/index.ts';
+import { DoubleReply, type Reply, SetReply } from '../src/resp/reply.ts';
+import type { ClientState, ServerState } from '../src/server/state.ts';
+import type { EngineWrite } from '../src/types/engine-api.ts';
+import { Keyspace } from '../src/types/keyspace.ts';
+import { SetValue } from '../src/types/set-value.ts';
+import { ZSetValue } from '../src/types/zset-value.ts';
+
+const N = 20_000;
+const open: Keyspace[] = [];
+
+afterEach(async () => {
+  for (const ks of open.splice(0)) await ks.close().catch(() => {});
+});
+
+interface Probe {
+  ks: Keyspace;
+  /** Write batches made since the last reset. */
+  batches: EngineWrite[][];
+  /** Entries the engine's scans yielded since the last reset. */
+  scanned: { n: number };
+}
+
+async function openKs(store: MemoryStore): Promise<Probe> {
+  const engine = await Engine.open({ store, workers: 'inline', flushIntervalMs: 5, gcIntervalMs: 0 });
+  const batches: EngineWrite[][] = [];
+  const scanned = { n: 0 };
+  const write = engine.write.bind(engine);
+  engine.write = (batch) => {
+    batches.push([...batch]);
+    return write(batch);
+  };
+  const scan = engine.scan.bind(engine);
+  engine.scan = (opts) => {
+    const it = scan(opts);
+    return (async function* () {
+      for await (const e of it) {
+        scanned.n++;
+        yield e;
+      }
+    })();
+  };
+  const ks = await Keyspace.open(engine, { hz: 50 });
+  open.push(ks);
+  return { ks, batches, scanned };
+}
+
+/** Runs a command handler the way the dispatcher does (keys prefetched first). */
+async function call(p: Probe, args: string[], resp: 2 | 3 = 2): Promise<Reply> {
+  const name = args[0]!.toLowerCase();
+  const handler = sets[name] ?? zsets[name];
+  if (!handler) throw new Error(`no handler ${name}`);
+  await p.ks.ensureLoaded(0, [args[1]!]);
+  const ctx: ExecContext = {
+    client: { resp } as ClientState,
+    server: {} as ServerState,
+    keyspace: p.ks,
+    db: 0,
+    now: Date.now(),
+  };
+  return handler(ctx, args);
+}
+
+/** Records written, ignoring the catalog record that the first write after an open adds. */
+function records(batches: EngineWrite[][]): number {
+  return batches.flat().filter((w) => w.key !== 'c').length;
+}
+
+function reset(p: Probe): void {
+  p.batches.length = 0;
+  p.scanned.n = 0;
+}
+
+describe('split sets at scale', () => {
+  it(`keeps a ${N}-member set out of memory; SADD/SREM write one record per member`, async () => {
+    const store = new MemoryStore();
+    let p = await openKs(store);
+    for (let i = 0; i < N; i += 1000) {
+      await call(p, ['SADD', 'big', ...Array.from({ length: 1000 }, (_, j) => `m${i + j}`)]);
+    }
+    const v = p.ks.lookup(0, 'big', Date.now())!.value as SetValue;
+    expect(v.split).toBe(true);
+    expect(v.card).toBe(N);
+    expect(p.ks.usedMemory()).toBeLessThan(500);
+
+    // After a restart the metadata alone describes the set.
+    await p.ks.close();
+    p = await openKs(store);
+    reset(p);
+    expect(await call(p, ['SADD', 'big', 'new', 'm5'])).toBe(1);
+    expect(records(p.batches)).toBe(2); // the member and the metadata
+    expect(p.scanned.n).toBe(0); // membership tests are point reads
+    expect(p.ks.usedMemory()).toBeLessThan(500);
+    reset(p);
+    expect(await call(p, ['SREM', 'big', 'm7', 'nope'])).toBe(1);
+    expect(records(p.batches)).toBe(2);
+    expect(await call(p, ['SCARD', 'big'])).toBe(N);
+    expect(await call(p, ['SMISMEMBER', 'big', 'm7', 'm8', 'new'])).toEqual([0, 1, 1]);
+    expect(await call(p, ['SISMEMBER', 'big', 'm19999'])).toBe(1);
+
+    // A random member costs a couple of short seeks, not a read of the set.
+    reset(p);
+    const r = (await call(p, ['SRANDMEMBER', 'big', '5'])) as string[];
+    expect(new Set(r).size).toBe(5);
+    for (const m of r) expect(await call(p, ['SISMEMBER', 'big', m])).toBe(1);
+    expect(p.scanned.n).toBeLessThan(100);
+
+    // SSCAN pages through every member exactly once.
+    const seen = new Set<string>();
+    let cursor = '0';
+    let pages = 0;
+    do {
+      const [next, items] = (await call(p, ['SSCAN', 'big', cursor, 'COUNT', '3000'])) as [string, string[]];
+      for (const m of items) {
+        expect(seen.has(m)).toBe(false);
+        seen.add(m);
+      }
+      cursor = next;
+      pages++;
+    } while (cursor !== '0');
+    expect(seen.size).toBe(N);
+    expect(pages).toBeGreaterThan(5);
+
+    // SPOP of a few members deletes just those.
+    reset(p);
+    const popped = (await call(p, ['SPOP', 'big', '3'])) as SetReply;
+    expect(popped.items).toHaveLength(3);
+    expect(records(p.batches)).toBe(4);
+    expect(await call(p, ['SCARD', 'big'])).toBe(N - 3);
+
+    // DEL is one metadata tombstone whatever the size.
+    reset(p);
+    p.ks.delete(0, 'big', Date.now());
+    expect(records(p.batches)).toBe(1);
+  });
+});
+
+describe('split sorted sets at scale', () => {
+  it(`keeps a ${N}-member sorted set out of memory and streams only what a command returns`, async () => {
+    const store = new MemoryStore();
+    let p = await openKs(store);
+    for (let i = 0; i < N; i += 1000) {
+      const args = ['ZADD', 'z'];
+      for (let j = i; j < i + 1000; j++) args.push(String(j), `m${String(j).padStart(6, '0')}`);
+      await call(p, args);
+    }
+    const v = p.ks.lookup(0, 'z', Date.now())!.value as ZSetValue;
+    expect(v.split).toBe(true);
+    expect(v.card).toBe(N);
+    expect(p.ks.usedMemory()).toBeLessThan(500);
+
+    await p.ks.close();
+    p = await openKs(store);
+    reset(p);
+    // A new member: its two index records and the metadata.
+    expect(await call(p, ['ZADD', 'z', '10000.5', 'new'])).toBe(1);
+    expect(records(p.batches)).toBe(3);
+    expect(p.scanned.n).toBe(0);
+    // A changed score: the old score record goes, two records and the metadata come.
+    reset(p);
+    expect(await call(p, ['ZADD', 'z', 'CH', '-1', 'm000005'])).toBe(1);
+    expect(records(p.batches)).toBe(4);
+    expect(p.batches.flat().every((w) => w.key.length < 80 && (w.value?.length ?? 0) < 80)).toBe(true);
+
+    // Ranges read what they return, from the nearer end.
+    reset(p);
+    expect(await call(p, ['ZRANGE', 'z', '0', '2', 'WITHSCORES'])).toEqual([
+      'm000005',
+      new DoubleReply(-1),
+      'm000000',
+      new DoubleReply(0),
+      'm000001',
+      new DoubleReply(1),
+    ]);
+    expect(await call(p, ['ZREVRANGE', 'z', '0', '1'])).toEqual(['m019999', 'm019998']);
+    expect(p.scanned.n).toBeLessThanOrEqual(6);
+    reset(p);
+    expect(await call(p, ['ZRANGEBYSCORE', 'z', '(15000', '+inf', 'LIMIT', '0', '2'])).toEqual(['m015001', 'm015002']);
+    expect(p.scanned.n).toBe(2);
+    reset(p);
+    expect(await call(p, ['ZRANK', 'z', 'm019990'])).toBe(19991); // -1 and 10000.5 sort below
+    expect(p.scanned.n).toBeLessThan(40);
+    expect(await call(p, ['ZREVRANK', 'z', 'm000010'])).toBe(N + 1 - 1 - 10);
+    expect(await call(p, ['ZSCORE', 'z', 'new'])).toEqual(new DoubleReply(10000.5));
+    expect(await call(p, ['ZCARD', 'z'])).toBe(N + 1);
+    expect(await call(p, ['ZCOUNT', 'z', '100', '(110'])).toBe(10);
+
+    // Pops and removals write only the touched members.
+    reset(p);
+    expect(await call(p, ['ZPOPMAX', 'z', '2'], 3)).toEqual([
+      ['m019999', new DoubleReply(19999)],
+      ['m019998', new DoubleReply(19998)],
+    ]);
+    expect(records(p.batches)).toBe(5); // two records per member and the metadata
+    reset(p);
+    expect(await call(p, ['ZREMRANGEBYSCORE', 'z', '500', '502'])).toBe(3);
+    expect(records(p.batches)).toBe(7);
+    expect(p.ks.usedMemory()).toBeLessThan(500);
+  });
+
+  it('serves lexicographic ranges of a big equal-score set from the member records', async () => {
+    const store = new MemoryStore();
+    const p = await openKs(store);
+    for (let i = 0; i < 5000; i += 1000) {
+      const args = ['ZADD', 'lex'];
+      for (let j = i; j < i + 1000; j++) args.push('0', `k${String(j).padStart(5, '0')}`);
+      await call(p, args);
+    }
+    reset(p);
+    expect(await call(p, ['ZRANGEBYLEX', 'lex', '(k02000', '[k02003'])).toEqual(['k02001', 'k02002', 'k02003']);
+    expect(await call(p, ['ZREVRANGEBYLEX', 'lex', '+', '[k04998'])).toEqual(['k04999', 'k04998']);
+    expect(await call(p, ['ZLEXCOUNT', 'lex', '[k01000', '(k01100'])).toBe(100);
+    expect(p.scanned.n).toBeLessThan(120);
+    expect(await call(p, ['ZREMRANGEBYLEX', 'lex', '-', '(k00010'])).toBe(10);
+    expect(await call(p, ['ZRANGE', 'lex', '0', '0'])).toEqual(['k00010']);
+  });
+});
