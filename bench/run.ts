@@ -15,7 +15,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { fmtRatioValue, fmtValue, type HeadlineRow, type Unit } from './lib/headline.ts';
+import { fmtRatioValue, fmtValue, type HeadlineRow, resultName, type Unit } from './lib/headline.ts';
 import { busyProcesses, cpuBusyPercent, machineInfo, machineMarkdown, repoRoot } from './lib/machine.ts';
 import { elapsedSeconds, progress, section } from './lib/progress.ts';
 import { fmtMet, mdTable, resultsDir, textTable, writeResults } from './lib/report.ts';
@@ -115,7 +115,7 @@ for (const n of [...(only ?? []), ...skip]) {
 
 const scriptRel = (b: Bench) => b.script ?? `bench/${b.name}/run.ts`;
 const scriptOf = (b: Bench) => path.join(repoRoot, scriptRel(b));
-const resultBase = (b: Bench) => (b.results ? (sizeName === 'large' ? b.results.large : b.results.default) : sizeName === 'default' ? b.name : `${b.name}-${sizeName}`);
+const resultBase = (b: Bench) => (b.results ? (sizeName === 'large' ? b.results.large : b.results.default) : resultName(b.name, sizeName));
 
 interface RunOutcome {
   name: string;
@@ -542,7 +542,7 @@ const suiteMd = [
 ].join('\n');
 
 if (sizeName !== 'tiny' || outcomes.length > 0) {
-  writeResults(sizeName === 'default' ? 'suite' : `suite-${sizeName}`, suiteMd, {
+  writeResults(resultName('suite', sizeName), suiteMd, {
     generatedAt: new Date().toISOString(),
     size: sizeName,
     command: ['node', 'bench/run.ts', ...process.argv.slice(2)].join(' '),
@@ -598,5 +598,5 @@ function versionOf(name: string): string {
 }
 
 const failed = outcomes.filter((o) => o.status === 'failed');
-progress(`suite ${failed.length ? `finished with ${failed.length} failure(s): ${failed.map((f) => f.name).join(', ')}` : 'finished'} in ${(totalSeconds / 60).toFixed(1)} min; targets met ${totalMet} of ${totalTargets}; summary in bench/results/${sizeName === 'default' ? 'suite' : `suite-${sizeName}`}.md`);
+progress(`suite ${failed.length ? `finished with ${failed.length} failure(s): ${failed.map((f) => f.name).join(', ')}` : 'finished'} in ${(totalSeconds / 60).toFixed(1)} min; targets met ${totalMet} of ${totalTargets}; summary in bench/results/${resultName('suite', sizeName)}.md`);
 process.exit(failed.length ? 1 : 0);

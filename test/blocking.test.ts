@@ -179,6 +179,9 @@ describe('blocking list commands', () => {
     expect(await producer.call('CLIENT', 'UNBLOCK', String(id))).toBe(0);
     let waiting: Promise<unknown> = c.blpop('ub', 0);
     await waitBlocked(1);
+    const line = ((await producer.client('LIST')) as string).split('\n').find((l) => l.startsWith(`id=${id} `))!;
+    expect(line).toContain(' flags=b ');
+    expect(line).toContain(' cmd=blpop ');
     expect(await producer.call('CLIENT', 'UNBLOCK', String(id), 'TIMEOUT')).toBe(1);
     expect(await waiting).toBeNull();
     waiting = c.blpop('ub', 0);

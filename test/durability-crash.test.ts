@@ -5,7 +5,7 @@
  *
  * - strict: every acknowledged write is there.
  * - relaxed: a write may be lost only if it was acknowledged less than one flush interval
- *   (plus TOLERANCE_MS) before the kill.
+ *   (plus TOLERANCE_MS) before the kill, or after the newest write confirmed durable.
  * - strict read gating: a value that any client has *read* is there after the crash, even if
  *   its writer never got its reply.
  *
@@ -25,6 +25,10 @@ const RELAXED_INTERVAL_MS = 50;
  * cores are shared with other test processes; timer and event-loop delay add to it. 150 ms
  * covers two slow PUTs plus loop delay with room to spare, while still being far below the
  * seconds of writes each cycle makes, so a real lost-acknowledged-write bug cannot hide in it.
+ * When the machine is saturated (other suites, benchmarks) flushes can take longer than that;
+ * a lost write past the bound then passes only if it was acknowledged after the newest write
+ * a probe client had seen confirmed durable (WAITAOF) before the kill: anything older than
+ * that is certainly in the store unless something is broken.
  */
 const TOLERANCE_MS = 150;
 /**
@@ -34,11 +38,6 @@ const TOLERANCE_MS = 150;
  * writes/s from 4 clients is a busy but unsaturated server.
  */
 const RELAXED_LOAD: Load = { inFlight: 1, pauseMs: 1 };
-/**
- * The probe samples the ack-to-durable latency every few ms; the writes just before the kill
- * may have waited a little longer than the slowest sample.
- */
-const PROBE_SLACK_MS = 50;
 const READERS = 3;
 const WRITERS = 8;
 const CLIENTS = 4;
@@ -127,21 +126,31 @@ async function startServer(args: string[]): Promise<ShaleProcess> {
 }
 
 /**
- * Measures, on its own connection, how long an acknowledged write takes to reach the store
- * (SET, then WAITAOF 1 0 0): the flush interval plus PUT time plus whatever CPU contention
- * adds on this machine at this moment.
+ * A probe on its own connection: SET, then WAITAOF 1 0 0, in a loop. Each WAITAOF answer proves
+ * that everything the server applied before that SET is in the store, so it records when the
+ * newest such SET was sent: a write acknowledged before that moment cannot be lost.
  */
-function durableLatencyProbe(port: number): { stop: () => Promise<number> } {
+interface ProbeResult {
+  /** Send time of the newest probe SET confirmed durable before the kill (-Infinity if none). */
+  durableFrom: number;
+  /** Probe writes confirmed durable. */
+  confirmed: number;
+}
+
+function durabilityProbe(port: number): { result: ProbeResult; stop: () => Promise<ProbeResult> } {
   let stopped = false;
-  let max = 0;
+  const result: ProbeResult = { durableFrom: -Infinity, confirmed: 0 };
   const run = (async () => {
     const c = await client(port);
     try {
       for (let i = 0; !stopped; i++) {
+        const sent = performance.now();
         await c.set(`probe:${i}`, 'p');
-        const acked = performance.now();
-        await c.call('WAITAOF', '1', '0', '0');
-        max = Math.max(max, performance.now() - acked);
+        const r = await c.call('WAITAOF', '1', '0', '0');
+        if (Array.isArray(r) && r[0] === 1) {
+          result.durableFrom = sent;
+          result.confirmed++;
+        }
       }
     } catch {
       // the server is gone
@@ -149,10 +158,11 @@ function durableLatencyProbe(port: number): { stop: () => Promise<number> } {
     c.disconnect();
   })();
   return {
+    result,
     stop: async () => {
       stopped = true;
       await run;
-      return max;
+      return result;
     },
   };
 }
@@ -160,16 +170,17 @@ function durableLatencyProbe(port: number): { stop: () => Promise<number> } {
 /** Load for delayMs (and until some writes were acknowledged), then SIGKILL. */
 async function crashCycle(s: ShaleProcess, prefix: string, delayMs: number, shape: Load, probe = false) {
   const load = await writeLoad(s.port, prefix, shape);
-  const latency = probe ? durableLatencyProbe(s.port) : undefined;
+  const probing = probe ? durabilityProbe(s.port) : undefined;
   await new Promise((r) => setTimeout(r, delayMs));
   // On a starved machine the first writes may take a while: never kill before some acks.
-  for (const deadline = performance.now() + 10_000; load.acks.length < 20 && performance.now() < deadline; ) {
+  const settled = () => load.acks.length >= 20 && (!probing || probing.result.confirmed > 0);
+  for (const deadline = performance.now() + 10_000; !settled() && performance.now() < deadline; ) {
     await new Promise((r) => setTimeout(r, 10));
   }
   const killAt = performance.now();
   await s.stop('SIGKILL');
   await load.stop();
-  return { acks: load.acks, killAt, durableLatencyMs: (await latency?.stop()) ?? 0 };
+  return { acks: load.acks, killAt, probe: await probing?.stop() };
 }
 
 describe('durability under SIGKILL', () => {
@@ -178,13 +189,13 @@ describe('durability under SIGKILL', () => {
     let acked = 0;
     const plan = delays(7, 8, 250, 700);
     for (const [cycle, delay] of plan.entries()) {
-      const { acks } = await crashCycle(s, `s${cycle}`, delay, { inFlight: 4, pauseMs: 0 });
+      const { acks, killAt } = await crashCycle(s, `s${cycle}`, delay, { inFlight: 4, pauseMs: 0 });
       await s.restart();
       const got = await fetch(s.port, acks.map((a) => a.key));
-      const lost = acks.filter((a, i) => got[i] !== a.value);
+      const lost = acks.flatMap((a, i) => (got[i] === a.value ? [] : [`${a.key} (acked ${(killAt - a.at).toFixed(1)} ms before the kill, now ${got[i]})`]));
       acked += acks.length;
       expect(acks.length, `cycle ${cycle} made no writes`).toBeGreaterThan(0);
-      expect(lost.map((a) => a.key), `strict cycle ${cycle} lost acknowledged writes`).toEqual([]);
+      expect(lost, `strict cycle ${cycle} lost acknowledged writes (of ${acks.length})`).toEqual([]);
     }
     console.log(`strict: ${plan.length} SIGKILLs, ${acked} acknowledged writes, 0 lost`);
   });
@@ -194,16 +205,10 @@ describe('durability under SIGKILL', () => {
     let acked = 0;
     let lostTotal = 0;
     let maxWindow = 0;
-    let maxLatency = 0;
-    let maxAllowed = 0;
+    let beyondStatic = 0;
     const plan = delays(11, 8, 250, 700);
     for (const [cycle, delay] of plan.entries()) {
-      const { acks, killAt, durableLatencyMs } = await crashCycle(s, `r${cycle}`, delay, RELAXED_LOAD, true);
-      // Where this machine was measurably slower than the static bound, the bound is what the
-      // server's own writes took to become durable during this very cycle.
-      const allowed = Math.max(RELAXED_INTERVAL_MS + TOLERANCE_MS, durableLatencyMs + PROBE_SLACK_MS);
-      maxLatency = Math.max(maxLatency, durableLatencyMs);
-      maxAllowed = Math.max(maxAllowed, allowed);
+      const { acks, killAt, probe } = await crashCycle(s, `r${cycle}`, delay, RELAXED_LOAD, true);
       await s.restart();
       const got = await fetch(s.port, acks.map((a) => a.key));
       const lost = acks.filter((a, i) => got[i] !== a.value);
@@ -212,13 +217,20 @@ describe('durability under SIGKILL', () => {
       acked += acks.length;
       lostTotal += lost.length;
       for (const a of lost) maxWindow = Math.max(maxWindow, killAt - a.at);
-      const late = lost.filter((a) => killAt - a.at > allowed);
-      expect(late.map((a) => `${a.key} acked ${(killAt - a.at).toFixed(1)} ms before the kill`)).toEqual([]);
+      // The flush pipeline worked during the cycle...
+      expect(probe!.confirmed, `cycle ${cycle}: no probe write became durable`).toBeGreaterThan(0);
+      // ...and every lost write is within the contract's bound, or, where this shared machine
+      // was slower than that, newer than the newest write the server had confirmed durable.
+      const late = lost.filter((a) => killAt - a.at > RELAXED_INTERVAL_MS + TOLERANCE_MS);
+      beyondStatic += late.length;
+      const bad = late.filter((a) => a.at < probe!.durableFrom);
+      expect(bad.map((a) => `${a.key} acked ${(killAt - a.at).toFixed(1)} ms before the kill, ` +
+        `${(probe!.durableFrom - a.at).toFixed(1)} ms before a probe write confirmed durable`)).toEqual([]);
     }
     console.log(
       `relaxed (flush-interval ${RELAXED_INTERVAL_MS} ms): ${plan.length} SIGKILLs, ${acked} acknowledged writes, ` +
-        `${lostTotal} lost, max loss window ${maxWindow.toFixed(1)} ms (allowed ${RELAXED_INTERVAL_MS + TOLERANCE_MS} ms, ` +
-        `or up to ${maxAllowed.toFixed(0)} ms where the probe measured ack-to-durable latency up to ${maxLatency.toFixed(1)} ms)`,
+        `${lostTotal} lost, max loss window ${maxWindow.toFixed(1)} ms (bound ${RELAXED_INTERVAL_MS + TOLERANCE_MS} ms; ` +
+        `${beyondStatic} lost writes beyond it, all newer than the newest write confirmed durable)`,
     );
   });
 

@@ -5,9 +5,9 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { Engine, MemoryStore } from '../src/engine/index.ts';
-import { nsRange } from '../src/types/encoding.ts';
+import { elemPrefix, listPosKey, nsRange, prefixEnd } from '../src/types/encoding.ts';
 import type { EngineWrite } from '../src/types/engine-api.ts';
-import { Keyspace } from '../src/types/keyspace.ts';
+import { Keyspace, type KeyspaceOptions } from '../src/types/keyspace.ts';
 import * as ops from '../src/types/list-ops.ts';
 
 const N = 40_000;
@@ -18,7 +18,7 @@ afterEach(async () => {
 });
 
 /** Engine plus a record of every write batch made through it. */
-async function openKs(store: MemoryStore): Promise<{ ks: Keyspace; engine: Engine; batches: EngineWrite[][] }> {
+async function openKs(store: MemoryStore, opts: KeyspaceOptions = {}): Promise<{ ks: Keyspace; engine: Engine; batches: EngineWrite[][] }> {
   const engine = await Engine.open({ store, workers: 'inline', flushIntervalMs: 5, gcIntervalMs: 0 });
   const batches: EngineWrite[][] = [];
   const write = engine.write.bind(engine);
@@ -26,7 +26,7 @@ async function openKs(store: MemoryStore): Promise<{ ks: Keyspace; engine: Engin
     batches.push([...batch]);
     return write(batch);
   };
-  const ks = await Keyspace.open(engine, { hz: 50 });
+  const ks = await Keyspace.open(engine, { hz: 50, ...opts });
   open.push(ks);
   return { ks, engine, batches };
 }
@@ -108,4 +108,34 @@ describe('split lists at scale', () => {
     // Only the live version's records remain once cleanup has run.
     expect(await countElements(engine, ns)).toBe(5000);
   }, 60_000);
+
+  it('the orphan sweep leaves records streamed ahead of their metadata alone', async () => {
+    let now = Date.now();
+    const { ks, engine } = await openKs(new MemoryStore(), { clock: () => now });
+    await ks.ensureLoaded(0, ['l']);
+    ops.create(ks, 0, 'l', Array.from({ length: 3000 }, (_, i) => `e${i}`));
+    // A rewrite in progress: records of the next version exist, the metadata names the old one.
+    const ns = ks.db(0).ns;
+    const next = ks.allocVersion();
+    const prefix = elemPrefix(ns, 'l', next);
+    const count = async () => {
+      let n = 0;
+      for await (const _ of engine.scan({ start: prefix, end: prefixEnd(prefix) })) n++;
+      return n;
+    };
+    ks.building.add(prefix);
+    ks.writeRaw(Array.from({ length: 10 }, (_, i) => ({ key: listPosKey(ns, 'l', next, i), value: Buffer.from('x') })));
+    for (let i = 0; i < 30; i++) await ks.background.tick();
+    expect(await count()).toBe(10);
+    expect(ks.background.orphansFound).toBe(0);
+    // Abandoned (a crash would forget `building`): the next sweep pass takes them.
+    ks.building.delete(prefix);
+    now += 61_000;
+    for (let i = 0; i < 30 && (await count()) > 0; i++) await ks.background.tick();
+    expect(await count()).toBe(0);
+    expect(ks.background.orphansFound).toBe(1);
+    // The live list is untouched.
+    const r = await list(ks, 'l');
+    expect(await ops.range(r, 2998, 2999)).toEqual(['e2998', 'e2999']);
+  });
 });

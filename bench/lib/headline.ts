@@ -7,12 +7,13 @@
  * plus the common start of each markdown report (command, machine, versions, load) and the
  * --size / --large argument handling.
  */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { busyProcesses, cpuBusyPercent, type MachineInfo, machineInfo, machineMarkdown } from './machine.ts';
 import { elapsedSeconds, progress } from './progress.ts';
-import { fmtCount, fmtMet, fmtMs, isNA, type Measured, mdTable, textTable, writeResults } from './report.ts';
+import { fmtCount, fmtMet, fmtMs, isNA, type Measured, mdTable, resultsDir, textTable, writeResults } from './report.ts';
 import { toolVersion } from './servers.ts';
 
 export type Unit = '/s' | 'ms' | 'B' | 'B/key' | 'usd/month' | 'count' | 'ratio' | 'fraction' | 'per request' | 'per 1M';
@@ -250,8 +251,22 @@ export function finishBench<S>(ctx: BenchContext<S>, f: FinishOptions): void {
   progress(`wrote ${path.relative(process.cwd(), out.md)} and ${path.relative(process.cwd(), out.json)} (${seconds.toFixed(0)} s)`);
 }
 
+/**
+ * Results file base name: <name> for the default size, <name>-large, and tiny/<name> for the
+ * tiny size (a plumbing check: bench/results/tiny/ is git-ignored).
+ */
+export function resultName(name: string, sizeName: string): string {
+  if (sizeName === 'tiny') {
+    const dir = path.join(resultsDir, 'tiny');
+    mkdirSync(dir, { recursive: true });
+    if (!existsSync(path.join(dir, '.gitignore'))) writeFileSync(path.join(dir, '.gitignore'), '# --size tiny results: checks of the benchmark machinery, not results\n*\n');
+    return `tiny/${name}`;
+  }
+  return sizeName === 'default' ? name : `${name}-${sizeName}`;
+}
+
 function fileName<S>(ctx: BenchContext<S>): string {
-  return ctx.sizeName === 'default' ? ctx.name : `${ctx.name}-${ctx.sizeName}`;
+  return resultName(ctx.name, ctx.sizeName);
 }
 
 /** Geometric mean of positive numbers (null if none). */

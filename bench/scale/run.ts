@@ -27,6 +27,8 @@ const { values: args } = parseArgs({
     batch: { type: 'string', default: '1000' },
     depth: { type: 'string', default: '16' },
     maxmemory: { type: 'string', default: '256mb' },
+    // Shale's bound on waiting for the store (backpressure included); 0 = wait as long as it takes.
+    'store-timeout': { type: 'string', default: '0' },
     keep: { type: 'boolean', default: false },
     tmp: { type: 'string' },
   },
@@ -37,6 +39,7 @@ const BATCH = Number(args.batch);
 const DEPTH = Number(args.depth);
 const MAXMEMORY = args.maxmemory!;
 const MAXMEMORY_BYTES = parseMemory(MAXMEMORY);
+const STORE_TIMEOUT = args['store-timeout']!;
 /** Operations per measurement, and the longest one may run. */
 const SEQ_OPS = 2_000;
 const PAR_OPS = 20_000;
@@ -97,10 +100,63 @@ class RssSampler {
   }
 }
 
+/** Engine figures from INFO, sampled alongside RSS to show where memory goes. */
+interface InfoSample {
+  t: number;
+  phase: string;
+  heapUsed: number;
+  stalls: number;
+  l0Flushes: number;
+  compactions: number;
+  durableLagBytes: number;
+}
+
+class InfoSampler {
+  readonly samples: InfoSample[] = [];
+  phase = 'start';
+  private readonly timer: NodeJS.Timeout;
+  private busy = false;
+  constructor(c: Redis, everyMs = 2000) {
+    const t0 = performance.now();
+    const num = (info: string, name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1] ?? NaN);
+    this.timer = setInterval(() => {
+      if (this.busy) return;
+      this.busy = true;
+      c.info()
+        .then((info) => {
+          this.samples.push({
+            t: Math.round(performance.now() - t0),
+            phase: this.phase,
+            heapUsed: num(info, 'shale_heap_used'),
+            stalls: num(info, 'shale_write_stalls'),
+            l0Flushes: num(info, 'shale_l0_flushes'),
+            compactions: num(info, 'shale_compactions'),
+            durableLagBytes: num(info, 'shale_durable_lag_bytes'),
+          });
+        })
+        .catch(() => {})
+        .finally(() => (this.busy = false));
+    }, everyMs);
+    this.timer.unref();
+  }
+  stop(): void {
+    clearInterval(this.timer);
+  }
+  max(phase: string, f: (s: InfoSample) => number): number {
+    let m = 0;
+    for (const s of this.samples) if (s.phase === phase && Number.isFinite(f(s))) m = Math.max(m, f(s));
+    return m;
+  }
+  last(f: (s: InfoSample) => number): number {
+    const s = this.samples[this.samples.length - 1];
+    return s ? f(s) : NaN;
+  }
+}
+
 async function startShale(dir: string, port: number): Promise<ChildProcess> {
   const proc = spawn(
     process.execPath,
-    [path.join(repoRoot, 'bin/shale'), '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--maxmemory', MAXMEMORY],
+    [path.join(repoRoot, 'bin/shale'), '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--maxmemory', MAXMEMORY, '--store-timeout', STORE_TIMEOUT],
     { cwd: repoRoot, env: { ...process.env, SHALE_FROM_SOURCE: '1' }, stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let err = '';
@@ -172,28 +228,50 @@ async function measure(name: string, clients: Redis[], op: (c: Redis, i: number)
   return { name, latency, throughput: { ops: done, ms, perSec: (done / ms) * 1000, capped: issued < PAR_OPS } };
 }
 
+interface Build {
+  ms: number;
+  perSec: number;
+  /** Elements acknowledged (less than asked if a command failed). */
+  done: number;
+  /** Latency of the individual ZADD/RPUSH commands (a stall shows as a long one). */
+  commands: LatencySummary;
+  error?: string;
+}
+
 /** Builds a collection through the server: `depth` pipelined commands of `batch` elements. */
-async function build(c: Redis, n: number, command: (from: number, count: number) => [string, ...(string | number)[]]): Promise<{ ms: number; perSec: number }> {
+async function build(c: Redis, n: number, command: (from: number, count: number) => [string, ...(string | number)[]]): Promise<Build> {
   const t0 = performance.now();
+  const lat = new Latency();
   let next = 0;
+  let done = 0;
+  let error: string | undefined;
   let lastReport = t0;
   const worker = async () => {
-    while (next < n) {
+    while (next < n && error === undefined) {
       const from = next;
       const count = Math.min(BATCH, n - from);
       next += count;
       const [cmd, ...rest] = command(from, count);
-      await c.call(cmd, ...rest);
+      const t = performance.now();
+      try {
+        await c.call(cmd, ...rest);
+      } catch (e) {
+        error ??= `${(e as Error).message} (after ${fmtCount(done)} elements)`;
+        return;
+      }
       const now = performance.now();
-      if (now - lastReport > 5000) {
+      lat.recordMs(now - t);
+      done += count;
+      if (now - lastReport > 10_000) {
         lastReport = now;
-        progress(`  ${fmtCount(next)} of ${fmtCount(n)} (${fmtRate((next / (now - t0)) * 1000)})`);
+        progress(`  ${fmtCount(done)} of ${fmtCount(n)} (${fmtRate((done / (now - t0)) * 1000)}, slowest command so far ${fmtMs(lat.summary().maxMs)})`);
       }
     }
   };
   await Promise.all(Array.from({ length: DEPTH }, worker));
   const ms = performance.now() - t0;
-  return { ms, perSec: (n / ms) * 1000 };
+  if (error) progress(`  failed: ${error}`);
+  return { ms, perSec: (done / ms) * 1000, done, commands: lat.summary(), ...(error ? { error } : {}) };
 }
 
 const member = (i: number) => `member:${i}`;
@@ -212,10 +290,16 @@ async function main(): Promise<void> {
   const rss = new RssSampler(proc.pid!);
   const clients = Array.from({ length: 4 }, () => new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: null }));
   const c = clients[0]!;
+  const infoClient = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: null });
+  const info = new InfoSampler(infoClient);
+  const setPhase = (p: string) => {
+    rss.phase = p;
+    info.phase = p;
+  };
   const random = rng(42);
   const scoreOf = (i: number) => (i * 2654435761) % 1_000_000_007; // distinct, scattered
   const used: Record<string, number> = {};
-  const builds: Record<string, { ms: number; perSec: number }> = {};
+  const builds: Record<string, Build> = {};
   /** ZCARD / LLEN right after each build: the collections really hold N elements. */
   const counts: Record<string, number> = {};
   const results: Measurement[] = [];
@@ -223,7 +307,7 @@ async function main(): Promise<void> {
   let zsetSupported = true;
   try {
     // ---------------------------------------------------------------- build
-    rss.phase = 'build zset';
+    setPhase('build zset');
     section(`ZADD ${fmtCount(N)} members in commands of ${BATCH}, ${DEPTH} in flight`);
     try {
       await c.call('ZADD', 'probe', '1', 'x');
@@ -243,7 +327,7 @@ async function main(): Promise<void> {
     }
     used.afterZset = await usedMemory(c);
 
-    rss.phase = 'build list';
+    setPhase('build list');
     section(`RPUSH ${fmtCount(N)} elements in commands of ${BATCH}, ${DEPTH} in flight`);
     builds.list = await build(c, N, (from, count) => {
       const a: string[] = [];
@@ -255,13 +339,13 @@ async function main(): Promise<void> {
     used.afterList = await usedMemory(c);
 
     // ---------------------------------------------------------------- operations
-    rss.phase = 'operations';
+    setPhase('operations');
     section('operations on the big collections');
     if (zsetSupported) {
       let fresh = N;
       results.push(await measure('ZADD (one new member)', clients, (cl) => cl.call('ZADD', 'zbig', String(scoreOf(fresh)), member(fresh++))));
       results.push(await measure('ZRANGE by rank (10 members at a random rank)', clients, (cl) => {
-        const r = Math.floor(random() * N);
+        const r = Math.floor(random() * (counts.zset || N));
         return cl.call('ZRANGE', 'zbig', String(r), String(r + 9));
       }));
       results.push(await measure('ZRANGE by score (BYSCORE LIMIT 0 10 from a random score)', clients, (cl) => {
@@ -275,7 +359,7 @@ async function main(): Promise<void> {
     used.afterOps = await usedMemory(c);
 
     // ---------------------------------------------------------------- DEL
-    rss.phase = 'del';
+    setPhase('del');
     section('DEL of the big collections');
     for (const key of zsetSupported ? ['zbig', 'lbig'] : ['lbig']) {
       const elements = Number(key === 'zbig' ? await c.call('ZCARD', key) : await c.llen(key));
@@ -298,6 +382,8 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 1000));
   } finally {
     rss.stop();
+    info.stop();
+    infoClient.disconnect();
     for (const cl of clients) cl.disconnect();
     const exited = new Promise((r) => proc.once('exit', r));
     proc.kill('SIGTERM');
@@ -318,6 +404,15 @@ async function main(): Promise<void> {
     m.throughput ? `${fmtRate(m.throughput.perSec)}${m.throughput.capped ? ` (time-capped at ${fmtCount(m.throughput.ops)} requests)` : ''}` : m.latency.p50Ms > SLOW_MS ? 'not run (slow requests)' : '',
   ]);
   console.log(textTable(headers, rows));
+  const buildRow = (what: string, b: Build, count: number | undefined) => [
+    what,
+    fmtCount(N),
+    String(count ?? ''),
+    fmtMs(b.ms),
+    fmtRate(b.perSec),
+    `${fmtMs(b.commands.p50Ms)} / ${fmtMs(b.commands.p99Ms)} / ${fmtMs(b.commands.maxMs)}`,
+    b.error ?? '',
+  ];
   const mib = (b: number) => (b >= 2 ** 20 ? `${(b / 2 ** 20).toFixed(0)} MiB` : `${(b / 1024).toFixed(1)} KiB`);
   const seconds = Math.round((performance.now() - t0) / 1000);
   const name = N === 10_000_000 ? 'scale' : `scale-${N}`;
@@ -327,10 +422,11 @@ async function main(): Promise<void> {
     `Generated by \`bench/scale/run.ts\` on ${started.toISOString()} in ${seconds} s.`,
     '',
     '```',
-    `node bench/scale/run.ts --elements ${N} --batch ${BATCH} --depth ${DEPTH} --maxmemory ${MAXMEMORY}`,
+    `node bench/scale/run.ts --elements ${N} --batch ${BATCH} --depth ${DEPTH} --maxmemory ${MAXMEMORY} --store-timeout ${STORE_TIMEOUT}`,
     '```',
     '',
-    `A real Shale server (\`bin/shale --maxmemory ${MAXMEMORY}\`, local directory store, default durability),`,
+    `A real Shale server (\`bin/shale --maxmemory ${MAXMEMORY} --store-timeout ${STORE_TIMEOUT}\`, local directory store, default`,
+    'durability; store-timeout 0 lets a bulk load wait out write backpressure instead of failing after 30 s),',
     `driven through ioredis. The collections are built through the server: ZADD / RPUSH commands of ${BATCH}`,
     `elements, ${DEPTH} commands in flight. Sequential figures await each request (${SEQ_OPS} requests or ${CAP_MS / 1000} s);`,
     `throughput keeps ${PAR_CONCURRENCY} requests in flight over ${clients.length} connections (${PAR_OPS} requests,`,
@@ -347,12 +443,10 @@ async function main(): Promise<void> {
     '## Building the collections',
     '',
     mdTable(
-      ['collection', 'elements sent', 'ZCARD / LLEN after', 'time', 'elements/s'],
+      ['collection', 'elements asked', 'ZCARD / LLEN after', 'time', 'elements/s', 'command p50 / p99 / max', 'error'],
       [
-        ...(builds.zset
-          ? [['sorted set (ZADD)', fmtCount(N), String(counts.zset), fmtMs(builds.zset.ms), fmtRate(builds.zset.perSec)]]
-          : [['sorted set (ZADD)', 'n/a', '', 'ZADD not available on this server', '']]),
-        ['list (RPUSH)', fmtCount(N), String(counts.list), fmtMs(builds.list!.ms), fmtRate(builds.list!.perSec)],
+        ...(builds.zset ? [buildRow('sorted set (ZADD)', builds.zset, counts.zset)] : [['sorted set (ZADD)', 'n/a', '', 'ZADD not available on this server', '', '', '']]),
+        buildRow('list (RPUSH)', builds.list!, counts.list),
       ],
     ),
     '',
@@ -372,9 +466,12 @@ async function main(): Promise<void> {
     `Max RSS over the whole run: **${mib(maxRss)}** against maxmemory ${MAXMEMORY} (${mib(MAXMEMORY_BYTES)}): ${underMax ? '**stayed under maxmemory**' : '**went over maxmemory**'}.`,
     '',
     mdTable(
-      ['phase', 'max RSS'],
-      phases.map((p) => [p, rss.max(p) ? mib(rss.max(p)) : 'n/a']),
+      ['phase', 'max RSS', 'max V8 heap used (INFO shale_heap_used)'],
+      phases.map((p) => [p, rss.max(p) ? mib(rss.max(p)) : 'n/a', info.max(p, (x) => x.heapUsed) ? mib(info.max(p, (x) => x.heapUsed)) : 'n/a']),
     ),
+    '',
+    `Engine activity over the run (INFO, sampled every 2 s): ${info.last((x) => x.l0Flushes)} L0 flushes, ${info.last((x) => x.compactions)} compactions,`,
+    `${info.last((x) => x.stalls)} write stalls (backpressure).`,
     '',
     `INFO used_memory (the hot set's accounted bytes): after the sorted set ${mib(used.afterZset ?? 0)}, after the list ${mib(used.afterList ?? 0)}, after the operations ${mib(used.afterOps ?? 0)}, after the DELs ${mib(used.afterDel ?? 0)}.`,
     '',
@@ -399,6 +496,7 @@ async function main(): Promise<void> {
     results,
     dels,
     memory: { maxRss, underMaxmemory: underMax, perPhase: Object.fromEntries(phases.map((p) => [p, rss.max(p)])), usedMemory: used, samples: rss.samples },
+    info: info.samples,
   };
   const out = writeResults(name, md, json);
   progress(`wrote ${out.md} and ${out.json}`);

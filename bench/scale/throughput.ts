@@ -4,6 +4,7 @@
  * of requests per second for each test (target: >= 0.7).
  *
  *   node bench/scale/throughput.ts [--requests 100000] [--clients 50] [--tests lpush,rpop,...]
+ *                                  [--no-custom] [--profile]
  *
  * Writes bench/results/datatypes-throughput.md and .json. Both servers run with persistence
  * as shipped for a fair default: Redis without RDB/AOF (--save '' --appendonly no), Shale with
@@ -21,6 +22,7 @@ import { progress, section } from '../lib/progress.ts';
 import { fmtCount, fmtMet, fmtMs, mdTable, textTable, writeResults } from '../lib/report.ts';
 
 const { values: args } = parseArgs({
+  allowNegative: true, // --no-custom
   options: {
     requests: { type: 'string', default: '100000' },
     clients: { type: 'string', default: '50' },
@@ -28,6 +30,8 @@ const { values: args } = parseArgs({
     target: { type: 'string', default: '0.7' },
     // Record a V8 CPU profile of the Shale server for the whole run and summarize it in the md.
     profile: { type: 'boolean', default: false },
+    // Also measure bitmap, HLL and SORT requests (informational, no target).
+    custom: { type: 'boolean', default: true },
   },
 });
 
@@ -123,6 +127,34 @@ function bench(port: number, test: string): Row[] {
   return rows;
 }
 
+/**
+ * Bitmap, HyperLogLog and SORT requests (not in redis-benchmark's -t list), as custom
+ * redis-benchmark commands after a setup. __rand_int__ is zero-padded, so bit offsets are fixed.
+ */
+const CUSTOM: { label: string; setup: string[][]; cmd: string[]; random?: number }[] = [
+  { label: 'SETBIT, small bitmap', setup: [], cmd: ['SETBIT', 'bits', '1000', '1'] },
+  { label: 'GETBIT, 1 MiB bitmap', setup: [['SETBIT', 'big', '8388607', '1']], cmd: ['GETBIT', 'big', '4000000'] },
+  { label: 'BITFIELD INCRBY (a write every time), 1 KiB bitmap', setup: [['SETBIT', 'kb', '8191', '1']], cmd: ['BITFIELD', 'kb', 'INCRBY', 'u8', '#100', '1'] },
+  { label: 'BITFIELD INCRBY (a write every time), 1 MiB bitmap', setup: [['SETBIT', 'big', '8388607', '1']], cmd: ['BITFIELD', 'big', 'INCRBY', 'u8', '#100', '1'] },
+  { label: 'BITCOUNT, 1 MiB bitmap', setup: [['SETBIT', 'big', '8388607', '1']], cmd: ['BITCOUNT', 'big'] },
+  { label: 'PFADD a random element, sparse HLL', setup: [], cmd: ['PFADD', 'hll', 'e:__rand_int__'], random: 1000 },
+  { label: 'PFADD a random element, dense HLL', setup: [['PFADD', 'hll', ...Array.from({ length: 3000 }, (_, i) => `s${i}`)]], cmd: ['PFADD', 'hll', 'e:__rand_int__'], random: 100_000_000 },
+  { label: 'PFCOUNT, dense HLL (cached)', setup: [['PFADD', 'hll', ...Array.from({ length: 3000 }, (_, i) => `s${i}`)]], cmd: ['PFCOUNT', 'hll'] },
+  { label: 'SORT a 100-element list, LIMIT 0 10', setup: [['RPUSH', 'l', ...Array.from({ length: 100 }, (_, i) => String((i * 37) % 101))]], cmd: ['SORT', 'l', 'LIMIT', '0', '10'] },
+];
+
+function benchCustom(port: number, c: (typeof CUSTOM)[number]): Row {
+  for (const setup of c.setup) execFileSync('redis-cli', ['-p', String(port), ...setup], { stdio: 'ignore' });
+  const rand = c.random ? ['-r', String(c.random)] : [];
+  const out = execFileSync('redis-benchmark', ['-p', String(port), '-c', String(CLIENTS), '-n', String(Math.min(REQUESTS, 50_000)), '--csv', ...rand, ...c.cmd], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  const line = out.trim().split('\n').pop()!;
+  const cells = line.split('","').map((x) => x.replace(/^"|"$/g, ''));
+  return { test: c.label, rps: Number(cells[1]), avgMs: Number(cells[2]), p50Ms: Number(cells[4]), p99Ms: Number(cells[6]) };
+}
+
 function flush(port: number): void {
   execFileSync('redis-cli', ['-p', String(port), 'FLUSHALL'], { stdio: 'ignore' });
 }
@@ -138,6 +170,7 @@ async function main(): Promise<void> {
   const profileDir = args.profile ? mkdtempSync(path.join(os.tmpdir(), 'shale-tput-prof-')) : undefined;
   const servers = [await startRedis(), await startShale(profileDir)];
   const results: { test: string; redis: Row; shale: Row }[] = [];
+  const custom: { test: string; redis: Row; shale: Row }[] = [];
   try {
     for (const [i, test] of TESTS.entries()) {
       // Alternate which server goes first, so neither always gets the cooler machine.
@@ -151,6 +184,19 @@ async function main(): Promise<void> {
       // lrange_100 also reports the LPUSH that fills the list; keep the row named after the test.
       const pick = (rows: Row[]) => rows.find((r) => r.test.toLowerCase().startsWith(test.split('_')[0]!) && !r.test.includes('needed')) ?? rows[rows.length - 1]!;
       results.push({ test, redis: pick(got.redis!), shale: pick(got.shale!) });
+    }
+    if (args.custom) {
+      section('bitmap, HyperLogLog and SORT requests');
+      for (const [i, c] of CUSTOM.entries()) {
+        const order = i % 2 === 0 ? servers : [...servers].reverse();
+        const got: Record<string, Row> = {};
+        for (const s of order) {
+          flush(s.port);
+          progress(`${c.label} on ${s.name}`);
+          got[s.name] = benchCustom(s.port, c);
+        }
+        custom.push({ test: c.label, redis: got.redis!, shale: got.shale! });
+      }
     }
   } finally {
     for (const s of servers) await stop(s);
@@ -215,6 +261,27 @@ async function main(): Promise<void> {
     '',
     mdTable(headers, table),
     '',
+    ...(custom.length
+      ? [
+          '## Bitmaps, HyperLogLog and SORT (informational)',
+          '',
+          `Custom redis-benchmark commands (\`-c ${CLIENTS} -n ${Math.min(REQUESTS, 50_000)}\`) after a setup; no target. A bitmap or HLL is one`,
+          'string record in Shale, so a write rewrites the whole value (compare the 1 KiB and 1 MiB BITFIELD rows).',
+          '',
+          mdTable(
+            ['request', 'Redis req/s', 'Shale req/s', 'Shale/Redis', 'Redis p50 / p99', 'Shale p50 / p99'],
+            custom.map((r) => [
+              r.test,
+              fmtCount(r.redis.rps),
+              fmtCount(r.shale.rps),
+              (r.shale.rps / r.redis.rps).toFixed(2),
+              `${fmtMs(r.redis.p50Ms)} / ${fmtMs(r.redis.p99Ms)}`,
+              `${fmtMs(r.shale.p50Ms)} / ${fmtMs(r.shale.p99Ms)}`,
+            ]),
+          ),
+          '',
+        ]
+      : []),
     ...(profileText
       ? [
           '## Where the Shale server spends its time',
@@ -229,7 +296,19 @@ async function main(): Promise<void> {
         ]
       : []),
   ].join('\n');
-  const json = { generated: started.toISOString(), seconds, requests: REQUESTS, clients: CLIENTS, target: TARGET, redisVersion, machine, cpuBusyPercent: busy, busyProcesses: others, results: rows };
+  const json = {
+    generated: started.toISOString(),
+    seconds,
+    requests: REQUESTS,
+    clients: CLIENTS,
+    target: TARGET,
+    redisVersion,
+    machine,
+    cpuBusyPercent: busy,
+    busyProcesses: others,
+    results: rows,
+    custom: custom.map((r) => ({ ...r, ratio: r.shale.rps / r.redis.rps })),
+  };
   const out = writeResults('datatypes-throughput', md, json);
   progress(`wrote ${out.md} and ${out.json}`);
 }

@@ -4,6 +4,7 @@
  */
 import { ErrorReply, OK, VerbatimReply, type Reply } from '../resp/reply.ts';
 import { NO_REPLY } from '../server/dispatch.ts';
+import { isClientBlocked } from '../server/blocking.ts';
 import type { ClientState, ServerState } from '../server/state.ts';
 import { parseInteger } from '../util/int.ts';
 import { validName } from './connection.ts';
@@ -17,6 +18,7 @@ function flagsOf(c: ClientState): string {
   if (c.monitor) f += 'O';
   if (c.kind === 'pubsub') f += 'P';
   if (c.multi) f += 'x';
+  if (isClientBlocked(c.server, c)) f += 'b';
   if (c.watchDirty) f += 'd';
   if (c.closeAfterReply) f += 'c';
   if (c.noEvict) f += 'e';

@@ -26,6 +26,7 @@ import {
 import { type ZSetView, zsetAt } from '../types/zset-ops.ts';
 import { parseFloatArg } from '../types/zset-range.ts';
 import { ZSetValue } from '../types/zset-value.ts';
+import { partialSort } from '../util/partial-sort.ts';
 import { zaddGeneric } from './sortedsets.ts';
 import type { CommandModule, ExecContext } from './types.ts';
 
@@ -332,9 +333,13 @@ async function georadiusRun(ctx: ExecContext, g: Guard, args: string[], name: st
   const points = await pointsIn(z, shape, limit);
   if (points.length === 0 && storeKey === undefined) return [];
   const returned = count === 0n || BigInt(points.length) < count ? points.length : Number(count);
-  // A stable sort, as glibc's qsort is (Redis's partial sort only differs on equal distances).
-  if (sort === 'asc') points.sort((a, b) => (a.dist === b.dist ? 0 : a.dist > b.dist ? 1 : -1));
-  else if (sort === 'desc') points.sort((a, b) => (a.dist === b.dist ? 0 : a.dist > b.dist ? -1 : 1));
+  if (sort !== 'none') {
+    const sign = sort === 'asc' ? 1 : -1;
+    const cmp = (a: Point, b: Point): number => (a.dist === b.dist ? 0 : a.dist > b.dist ? sign : -sign);
+    // As Redis: a whole sort is glibc's qsort (a stable merge sort), a COUNT cut its pqsort.
+    if (returned === points.length) points.sort(cmp);
+    else partialSort(points, cmp, 0, returned - 1);
+  }
   const chosen = points.slice(0, returned);
   if (storeKey === undefined) {
     const options = (withdist ? 1 : 0) + (withhash ? 1 : 0) + (withcoords ? 1 : 0);

@@ -373,6 +373,7 @@ export async function genericZpop(
   const pairs = where === 'min' ? await z.ascRange(0, len - 1) : (await z.ascRange(n - len, n - 1)).reverse();
   g.check();
   for (const [m, s] of pairs) z.remove(m, s);
+  if (pairs.length) z.poppedTo(where, pairs[pairs.length - 1]!);
   z.commit();
   const items: Reply[] = [];
   for (const [m, s] of pairs) {

@@ -101,20 +101,21 @@ export function index(r: ListRef, i: number): string | Promise<string> {
 
 /**
  * Streams elements from one end, calling visit(element, index from that end) until it returns
- * false. Reads the engine in bounded chunks.
+ * false or `limit` elements were seen. Reads the engine in bounded chunks.
  */
-export async function scanFrom(r: ListRef, from: Where, visit: (elem: string, i: number) => boolean): Promise<void> {
+export async function scanFrom(r: ListRef, from: Where, visit: (elem: string, i: number) => boolean, limit = Infinity): Promise<void> {
   const l = r.l;
-  const n = l.length;
+  const n = Math.min(l.length, limit);
+  const len = l.length;
   if (!l.split) {
-    for (let i = 0; i < n; i++) if (!visit(l.items[from === 'head' ? i : n - 1 - i]!, i)) return;
+    for (let i = 0; i < n; i++) if (!visit(l.items[from === 'head' ? i : len - 1 - i]!, i)) return;
     return;
   }
   await pinned(r, async () => {
     let i = 0;
     while (i < n) {
       const take = Math.min(LIST_CHUNK, n - i);
-      const chunk = from === 'head' ? await readPositions(r, l.pos(i), l.pos(i + take)) : await readPositions(r, l.pos(n - i - take), l.pos(n - i), true);
+      const chunk = from === 'head' ? await readPositions(r, l.pos(i), l.pos(i + take)) : await readPositions(r, l.pos(len - i - take), l.pos(len - i), true);
       for (const s of chunk) if (!visit(s, i++)) return;
     }
   });
@@ -392,7 +393,6 @@ export async function positions(r: ListRef, value: string, from: Where, rank: nu
   const n = r.l.length;
   let matches = 0;
   await scanFrom(r, from, (s, i) => {
-    if (maxlen !== 0 && i >= maxlen) return false;
     if (s === value) {
       matches++;
       if (matches >= rank) {
@@ -401,7 +401,7 @@ export async function positions(r: ListRef, value: string, from: Where, rank: nu
       }
     }
     return true;
-  });
+  }, maxlen === 0 ? Infinity : maxlen);
   return out;
 }
 

@@ -7,6 +7,7 @@ import { elemPrefix, fromBytes, listPosKey } from './encoding.ts';
 import type { EngineWrite } from './engine-api.ts';
 import type { Keyspace } from './keyspace.ts';
 import { ListValue } from './list.ts';
+import { copyRecords } from './set-collection.ts';
 
 /** Element records written per engine batch by copies and bulk rewrites. */
 export const LIST_CHUNK = 2000;
@@ -34,29 +35,11 @@ export async function copySplitList(ks: Keyspace, srcDb: number, srcKey: string,
   const srcNs = ks.db(srcDb).ns;
   const dstNs = ks.db(dstDb).ns;
   const version = ks.allocVersion();
-  // Not an orphan while it is being written: Keyspace.set() adopts it.
-  ks.building.add(elemPrefix(dstNs, dstKey, version));
-  const start = listPosKey(srcNs, srcKey, l.version, l.head);
-  const end = listPosKey(srcNs, srcKey, l.version, l.head + l.count);
-  let pos = l.head;
-  let batch: EngineWrite[] = [];
-  try {
-    for await (const e of ks.engine.scan({ start, end })) {
-      batch.push({ key: listPosKey(dstNs, dstKey, version, pos++), value: e.value });
-      if (batch.length >= LIST_CHUNK) {
-        ks.writeRaw(batch);
-        batch = [];
-        const w = ks.waitForCapacity();
-        if (w) await w;
-      }
-    }
-    ks.writeRaw(batch);
-    if (pos !== l.head + l.count) throw new Error(`list ${JSON.stringify(srcKey)} has ${pos - l.head} of ${l.count} elements`);
-  } catch (err) {
-    // What was written is an orphan now: the sweep may take it.
-    ks.building.delete(elemPrefix(dstNs, dstKey, version));
-    throw err;
-  }
+  const range = { start: listPosKey(srcNs, srcKey, l.version, l.head), end: listPosKey(srcNs, srcKey, l.version, l.head + l.count) };
+  // Positions keep their numbers: only the key and version part of each record key changes.
+  const from = elemPrefix(srcNs, srcKey, l.version);
+  const to = elemPrefix(dstNs, dstKey, version);
+  await copyRecords(ks, range, (k) => to + k.slice(from.length), to, l.count, `list ${JSON.stringify(srcKey)}`);
   return ListValue.split(version, l.head, l.count);
 }
 

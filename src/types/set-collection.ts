@@ -114,29 +114,51 @@ export async function writeChunked(ks: Keyspace, records: Iterable<EngineWrite>)
 }
 
 /**
+ * Streams the records in [start, end) under new keys (COPY/RENAME/MOVE of split collections) in
+ * bounded batches, and checks that there were `want` of them. `building` is the destination's
+ * element prefix: the orphan sweep leaves it alone until Keyspace.set() adopts it; on failure
+ * what was written is an orphan, for the sweep to take.
+ */
+export async function copyRecords(
+  ks: Keyspace,
+  range: { start: string; end: string },
+  rekey: (key: string) => string,
+  building: string,
+  want: number,
+  what: string,
+): Promise<void> {
+  ks.building.add(building);
+  try {
+    let batch: EngineWrite[] = [];
+    let n = 0;
+    for await (const e of ks.engine.scan(range)) {
+      batch.push({ key: rekey(e.key), value: e.value });
+      n++;
+      if (batch.length >= CHUNK) {
+        ks.writeRaw(batch);
+        batch = [];
+        const w = ks.waitForCapacity();
+        if (w) await w;
+      }
+    }
+    ks.writeRaw(batch);
+    if (n !== want) throw new Error(`${what} has ${n} element records, expected ${want}`);
+  } catch (err) {
+    ks.building.delete(building);
+    throw err;
+  }
+}
+
+/**
  * COPY / RENAME / MOVE of a split set or sorted set: its element records are copied, streamed,
  * under a fresh version of the destination key; the returned header is what to store there.
- * A crash midway leaves only unreferenced records (the orphan sweep's business).
  */
 export async function copySplit(ks: Keyspace, srcDb: number, srcKey: string, v: SetValue | ZSetValue, dstDb: number, dstKey: string): Promise<SetValue | ZSetValue> {
   const from = elemPrefix(ks.db(srcDb).ns, srcKey, v.version);
   const version = ks.allocVersion();
   const to = elemPrefix(ks.db(dstDb).ns, dstKey, version);
-  let batch: EngineWrite[] = [];
-  let n = 0;
-  for await (const e of ks.engine.scan({ start: from, end: prefixEnd(from) })) {
-    batch.push({ key: to + e.key.slice(from.length), value: e.value });
-    n++;
-    if (batch.length >= CHUNK) {
-      ks.writeRaw(batch);
-      batch = [];
-      const w = ks.waitForCapacity();
-      if (w) await w;
-    }
-  }
-  ks.writeRaw(batch);
   const want = v instanceof SetValue ? v.count : v.count * 2;
-  if (n !== want) throw new Error(`${JSON.stringify(srcKey)} has ${n} element records, expected ${want}`);
+  await copyRecords(ks, { start: from, end: prefixEnd(from) }, (k) => to + k.slice(from.length), to, want, JSON.stringify(srcKey));
   return v.copy(version);
 }
 
@@ -167,48 +189,72 @@ export async function inlineCopy(ks: Keyspace, db: number, key: string, v: SetVa
 export async function* scanSuffixes(
   ks: Keyspace,
   prefix: string,
-  opts: { after?: string; before?: string; reverse?: boolean; limit?: number } = {},
+  opts: { after?: string; reverse?: boolean; limit?: number; bounds?: Bounds } = {},
 ): AsyncGenerator<[string, Uint8Array]> {
-  const start = opts.after === undefined ? prefix : prefix + opts.after + '\0';
-  const end = opts.before === undefined ? prefixEnd(prefix) : prefix + opts.before;
+  let start = opts.after === undefined ? prefix : prefix + opts.after + '\0';
+  let end = prefixEnd(prefix);
+  const b = opts.bounds;
+  if (b?.lo !== undefined && prefix + b.lo > start) start = prefix + b.lo;
+  if (b?.hiEx !== undefined) end = prefix + b.hiEx;
+  if (start >= end) return;
   for await (const e of ks.engine.scan({ start, end, reverse: opts.reverse, limit: opts.limit })) {
     yield [e.key.slice(prefix.length), e.value];
   }
 }
 
-/** The first element at or after `from` (wrapping to the first), for random seeks: [suffix, value]. */
-async function firstAtOrAfter(ks: Keyspace, prefix: string, from: string): Promise<[string, Uint8Array] | undefined> {
-  for await (const e of ks.engine.scan({ start: prefix + from, end: prefixEnd(prefix), limit: 1 })) return [e.key.slice(prefix.length), e.value];
-  for await (const e of ks.engine.scan({ start: prefix, end: prefixEnd(prefix), limit: 1 })) return [e.key.slice(prefix.length), e.value];
-  return undefined;
+/**
+ * In-memory bounds of a split collection's live element suffixes (lo <= every live suffix <
+ * hiEx), kept on its value so that scans can start past the tombstones that pops and removals
+ * leave at the ends of the range until compaction drops them. Removals keep bounds valid;
+ * additions outside them widen them; they are lost (and rebuilt) when the key leaves memory.
+ */
+export interface Bounds {
+  lo?: string;
+  hiEx?: string;
+}
+
+/** Widens bounds to include a suffix that was just written. */
+export function widen(b: Bounds, suffix: string): void {
+  if (b.lo !== undefined && suffix < b.lo) b.lo = suffix;
+  if (b.hiEx !== undefined && suffix >= b.hiEx) b.hiEx = suffix + '\0';
 }
 
 /**
- * Random elements of a split collection by seeking to random points between its
- * first and last element: each costs one short engine scan, so a set of any size needs no
- * full read. Not exactly uniform (elements after wide gaps are likelier), as with Redis's own
- * hash-table sampling, but every element can be returned.
+ * Random elements of a split collection by seeking to random points between its first and
+ * last element: each costs one short engine scan, so a collection of any size needs no full
+ * read. Not exactly uniform (elements after wide gaps in byte order are likelier), as Redis's
+ * own hash-table sampling is not either, but every element can be returned.
  */
 export class RandomSeeker {
   private readonly ks: Keyspace;
   private readonly prefix: string;
+  private readonly bounds: Bounds;
   private lo: string | undefined;
   private hi: string | undefined;
 
-  constructor(ks: Keyspace, prefix: string) {
+  constructor(ks: Keyspace, prefix: string, bounds: Bounds) {
     this.ks = ks;
     this.prefix = prefix;
+    this.bounds = bounds;
   }
 
   /** A random element: [suffix, value]. */
   async next(): Promise<[string, Uint8Array] | undefined> {
+    const p = this.prefix;
     if (this.lo === undefined || this.hi === undefined) {
-      const end = prefixEnd(this.prefix);
-      for await (const e of this.ks.engine.scan({ start: this.prefix, end, limit: 1 })) this.lo = e.key.slice(this.prefix.length);
-      for await (const e of this.ks.engine.scan({ start: this.prefix, end, limit: 1, reverse: true })) this.hi = e.key.slice(this.prefix.length);
+      const start = p + (this.bounds.lo ?? '');
+      const end = this.bounds.hiEx === undefined ? prefixEnd(p) : p + this.bounds.hiEx;
+      for await (const e of this.ks.engine.scan({ start, end, limit: 1 })) this.lo = e.key.slice(p.length);
+      for await (const e of this.ks.engine.scan({ start, end, limit: 1, reverse: true })) this.hi = e.key.slice(p.length);
       if (this.lo === undefined || this.hi === undefined) return undefined;
+      this.bounds.lo = this.lo;
+      this.bounds.hiEx = this.hi + '\0';
     }
-    return firstAtOrAfter(this.ks, this.prefix, randomBetween(this.lo, this.hi));
+    const from = randomBetween(this.lo, this.hi);
+    for await (const e of this.ks.engine.scan({ start: p + from, end: p + this.hi + '\0', limit: 1 })) return [e.key.slice(p.length), e.value];
+    // Past the last live element (it was removed meanwhile): wrap to the first.
+    for await (const e of this.ks.engine.scan({ start: p + this.lo, end: prefixEnd(p), limit: 1 })) return [e.key.slice(p.length), e.value];
+    return undefined;
   }
 }
 

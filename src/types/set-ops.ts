@@ -6,7 +6,7 @@
  * must follow Guard.check() (set-collection.ts).
  */
 import type { EngineWrite } from './engine-api.ts';
-import { CHUNK, type Guard, RandomSeeker, scanSuffixes } from './set-collection.ts';
+import { CHUNK, type Guard, RandomSeeker, scanSuffixes, widen } from './set-collection.ts';
 import { EMPTY, type SetLimits, SetValue } from './set-value.ts';
 import type { Entry } from './values.ts';
 
@@ -66,7 +66,7 @@ export class SetView {
       return;
     }
     let page: string[] = [];
-    for await (const [m] of scanSuffixes(this.g.ks, this.prefix)) {
+    for await (const [m] of scanSuffixes(this.g.ks, this.prefix, { bounds: this.v.bounds })) {
       page.push(m);
       if (page.length >= CHUNK) {
         yield page;
@@ -86,17 +86,17 @@ export class SetView {
   /** SSCAN of a split set: members after `after` in member order, at most `limit`. */
   async page(after: string | undefined, limit: number): Promise<string[]> {
     const out: string[] = [];
-    for await (const [m] of scanSuffixes(this.g.ks, this.prefix, { after, limit })) out.push(m);
+    for await (const [m] of scanSuffixes(this.g.ks, this.prefix, { after, limit, bounds: this.v.bounds })) out.push(m);
     return out;
   }
 
-  /** One random member (undefined for an empty set). */
+  /** One random member (undefined for an empty set): a seek, however small a split set is. */
   async randomOne(): Promise<string | undefined> {
-    if (!this.v.split || this.card <= SAMPLE_WHOLE) {
+    if (!this.v.split) {
       const all = await this.all();
       return all[Math.floor(Math.random() * all.length)];
     }
-    return (await new RandomSeeker(this.g.ks, this.prefix).next())?.[0];
+    return (await new RandomSeeker(this.g.ks, this.prefix, this.v.bounds).next())?.[0];
   }
 
   /** `n` random members, repetitions allowed (SRANDMEMBER with a negative count). */
@@ -107,7 +107,7 @@ export class SetView {
       for (let i = 0; i < n; i++) out.push(all[Math.floor(Math.random() * all.length)]!);
       return out;
     }
-    const seek = new RandomSeeker(this.g.ks, this.prefix);
+    const seek = new RandomSeeker(this.g.ks, this.prefix, this.v.bounds);
     for (let i = 0; i < n; i++) out.push((await seek.next())![0]);
     return out;
   }
@@ -125,7 +125,7 @@ export class SetView {
       }
       return all.slice(0, n);
     }
-    const seek = new RandomSeeker(this.g.ks, this.prefix);
+    const seek = new RandomSeeker(this.g.ks, this.prefix, this.v.bounds);
     const got = new Set<string>();
     for (let tries = 0; got.size < n && tries < n * 4 + 64; tries++) got.add((await seek.next())![0]);
     if (got.size < n) {
@@ -148,6 +148,7 @@ export class SetView {
       if (v.split) {
         this.records.push({ key: this.prefix + m, value: EMPTY });
         v.count++;
+        widen(v.bounds, m);
       } else {
         v.addInline(m);
       }

@@ -51,6 +51,8 @@ export class SetValue {
   maxLen: number;
   /** A new inline value that must be stored split (Keyspace.set splits it). */
   splitWanted = false;
+  /** Split: where live members lie (set-collection.ts Bounds; memory only). */
+  bounds: { lo?: string; hiEx?: string } = {};
 
   constructor(members: Iterable<string> = [], intset = true) {
     this.members = new Set(members);

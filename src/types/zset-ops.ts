@@ -12,7 +12,7 @@
  */
 import type { EngineWrite } from './engine-api.ts';
 import { prefixEnd } from './encoding.ts';
-import { CHUNK, type Guard, RandomSeeker, scanSuffixes } from './set-collection.ts';
+import { CHUNK, type Guard, RandomSeeker, scanSuffixes, widen } from './set-collection.ts';
 import { SetValue } from './set-value.ts';
 import {
   type LexRange,
@@ -153,7 +153,15 @@ export class ZSetView {
     // Skip from whichever end is nearer.
     const reverse = fromTop < start;
     let skip = reverse ? fromTop : start;
-    for await (const [suffix, value] of scanSuffixes(this.g.ks, this.sPrefix, { reverse })) {
+    const b = v.sBounds;
+    let first = true;
+    for await (const [suffix, value] of scanSuffixes(this.g.ks, this.sPrefix, { reverse, bounds: b })) {
+      if (first) {
+        // The first live record from an end: tighten that end's bound.
+        if (reverse) b.hiEx = suffix + '\0';
+        else b.lo = suffix;
+        first = false;
+      }
       if (skip > 0) {
         skip--;
         continue;
@@ -211,8 +219,11 @@ export class ZSetView {
     const sp = this.sPrefix;
     const lo = sp + scoreBytes(r.min);
     const hi = sp + scoreBytes(r.max);
-    const start = r.minex ? prefixEnd(lo) : lo;
-    const end = r.maxex ? hi : prefixEnd(hi);
+    let start = r.minex ? prefixEnd(lo) : lo;
+    let end = r.maxex ? hi : prefixEnd(hi);
+    const b = this.v.sBounds;
+    if (b.lo !== undefined && sp + b.lo > start) start = sp + b.lo;
+    if (b.hiEx !== undefined && sp + b.hiEx < end) end = sp + b.hiEx;
     if (start >= end) return;
     for await (const e of this.g.ks.engine.scan({ start, end, reverse: rev })) yield scorePair(e.key.slice(sp.length), e.value);
   }
@@ -266,8 +277,11 @@ export class ZSetView {
   /** Split: the 'm' records of a lex range, streamed. */
   private async *scanLex(r: LexRange, rev: boolean): AsyncGenerator<Pair> {
     const mp = this.mPrefix;
-    const start = r.min.kind === 'min' ? mp : r.min.kind === 'max' ? prefixEnd(mp) : mp + r.min.s + (r.min.ex ? '\0' : '');
-    const end = r.max.kind === 'max' ? prefixEnd(mp) : r.max.kind === 'min' ? mp : mp + r.max.s + (r.max.ex ? '' : '\0');
+    let start = r.min.kind === 'min' ? mp : r.min.kind === 'max' ? prefixEnd(mp) : mp + r.min.s + (r.min.ex ? '\0' : '');
+    let end = r.max.kind === 'max' ? prefixEnd(mp) : r.max.kind === 'min' ? mp : mp + r.max.s + (r.max.ex ? '' : '\0');
+    const b = this.v.mBounds;
+    if (b.lo !== undefined && mp + b.lo > start) start = mp + b.lo;
+    if (b.hiEx !== undefined && mp + b.hiEx < end) end = mp + b.hiEx;
     if (start >= end) return;
     for await (const e of this.g.ks.engine.scan({ start, end, reverse: rev })) yield [e.key.slice(mp.length), decodeScore(e.value)];
   }
@@ -288,7 +302,7 @@ export class ZSetView {
       return;
     }
     let page: Pair[] = [];
-    for await (const [suffix, value] of scanSuffixes(this.g.ks, this.sPrefix)) {
+    for await (const [suffix, value] of scanSuffixes(this.g.ks, this.sPrefix, { bounds: v.sBounds })) {
       page.push(scorePair(suffix, value));
       if (page.length >= CHUNK) {
         yield page;
@@ -307,7 +321,7 @@ export class ZSetView {
   /** ZSCAN of a split set: entries after member `after` in member order, at most `limit`. */
   async page(after: string | undefined, limit: number): Promise<Pair[]> {
     const out: Pair[] = [];
-    for await (const [m, value] of scanSuffixes(this.g.ks, this.mPrefix, { after, limit })) out.push([m, decodeScore(value)]);
+    for await (const [m, value] of scanSuffixes(this.g.ks, this.mPrefix, { after, limit, bounds: this.v.mBounds })) out.push([m, decodeScore(value)]);
     return out;
   }
 
@@ -319,7 +333,7 @@ export class ZSetView {
       for (let i = 0; i < n; i++) out.push(all[Math.floor(Math.random() * all.length)]!);
       return out;
     }
-    const seek = new RandomSeeker(this.g.ks, this.mPrefix);
+    const seek = new RandomSeeker(this.g.ks, this.mPrefix, this.v.mBounds);
     for (let i = 0; i < n; i++) {
       const [m, value] = (await seek.next())!;
       out.push([m, decodeScore(value)]);
@@ -337,7 +351,7 @@ export class ZSetView {
       }
       return all.slice(0, n);
     }
-    const seek = new RandomSeeker(this.g.ks, this.mPrefix);
+    const seek = new RandomSeeker(this.g.ks, this.mPrefix, this.v.mBounds);
     const got = new Map<string, number>();
     for (let tries = 0; got.size < n && tries < n * 4 + 64; tries++) {
       const [m, value] = (await seek.next())!;
@@ -373,6 +387,19 @@ export class ZSetView {
     if (!this.orig.has(member)) this.orig.set(member, old);
     this.pending.set(member, score);
     if (old === undefined) v.count++;
+    widen(v.mBounds, member);
+    widen(v.sBounds, scoreBytes(score) + member);
+  }
+
+  /**
+   * After popping `last` and everything before it from one end (ZPOPMIN/ZPOPMAX), no live
+   * record lies beyond it: later scans from that end start past the pops' tombstones.
+   */
+  poppedTo(where: 'min' | 'max', last: Pair): void {
+    if (!this.v.split) return;
+    const suffix = scoreBytes(last[1]) + last[0];
+    if (where === 'min') this.v.sBounds.lo = suffix + '\0';
+    else this.v.sBounds.hiEx = suffix;
   }
 
   /** Removes a member whose current score is `old`. */

@@ -54,6 +54,9 @@ export class ZSetValue {
   maxLen: number;
   /** A new inline value that must be stored split (Keyspace.set splits it). */
   splitWanted = false;
+  /** Split: where live 'm' and 's' records lie (set-collection.ts Bounds; memory only). */
+  mBounds: { lo?: string; hiEx?: string } = {};
+  sBounds: { lo?: string; hiEx?: string } = {};
 
   constructor() {
     this.members = [];
