@@ -20,21 +20,21 @@ export interface Cursor {
 export class MemCursor implements Cursor {
   key: string | undefined;
   private readonly table: Memtable;
-  private readonly tree: BTree<string, undefined>;
   private readonly reverse: boolean;
+  private readonly tree: BTree<string, undefined>;
+  /** Walks the tree from the current key; valid while the tree's version is `version`. */
+  private iter: Iterator<[string, undefined]>;
+  private version: number;
 
   /** start is inclusive, end exclusive, in both directions. */
   constructor(table: Memtable, reverse: boolean, start: string | undefined, end: string | undefined) {
     this.table = table;
-    this.tree = table.sorted();
     this.reverse = reverse;
-    const t = this.tree;
-    const pair = reverse
-      ? t.nextLowerPair(end)
-      : start === undefined
-        ? t.nextHigherPair(undefined)
-        : t.getPairOrNextHigher(start);
-    this.key = pair?.[0];
+    this.tree = table.sorted();
+    this.version = table.treeVersion;
+    // entriesReversed(end, _, true) starts below `end`; entries(start) at or above `start`.
+    this.iter = reverse ? this.tree.entriesReversed(end, undefined, end !== undefined) : this.tree.entries(start);
+    this.key = this.iter.next().value?.[0];
   }
 
   best(snapSeq: number): Version | undefined {
@@ -44,10 +44,19 @@ export class MemCursor implements Cursor {
 
   next(): void {
     if (this.key === undefined) return;
-    // Keys written after this cursor was made may be missing from the tree; scans are not
-    // snapshots unless given one, and a later scan merges them in.
-    const pair = this.reverse ? this.tree.nextLowerPair(this.key) : this.tree.nextHigherPair(this.key);
-    this.key = pair?.[0];
+    if (this.table.treeVersion !== this.version) {
+      // Another scan merged new keys into the tree: a B+tree iterator does not survive that,
+      // so walk on from the current key. Keys written after this cursor was made may be
+      // missing; scans are not snapshots unless given one.
+      this.version = this.table.treeVersion;
+      this.iter = this.reverse ? this.tree.entriesReversed(this.key, undefined, true) : this.tree.entries(this.key);
+      const k = this.iter.next().value?.[0];
+      if (this.reverse || k !== this.key) {
+        this.key = k;
+        return;
+      }
+    }
+    this.key = this.iter.next().value?.[0];
   }
 }
 

@@ -723,7 +723,7 @@ export class Engine implements TableSource {
     const fetched: CompactInput[] = await Promise.all(
       inputs.map(async (s) => {
         const bytes = await this.store.get(s.id);
-        if (!bytes) throw new CorruptionError(s.id, 'table referenced by the manifest is missing');
+        if (!bytes) return this.missingTable(s.id);
         return { name: s.id, bytes: ownBytes(bytes), tailOffset: s.tailOffset };
       }),
     );
@@ -740,14 +740,30 @@ export class Engine implements TableSource {
       fetched.map((f) => f.bytes.buffer as ArrayBuffer),
     );
     const ssts: SstMeta[] = [];
-    for (const o of outputs) {
-      const id = this.allocSst();
-      await this.store.put(id, o.bytes, { ifNoneMatch: '*' });
-      ssts.push({ id, ...o.meta });
+    const ids: string[] = [];
+    try {
+      for (const o of outputs) {
+        const id = this.allocSst();
+        ids.push(id);
+        await this.store.put(id, o.bytes, { ifNoneMatch: '*' });
+        ssts.push({ id, ...o.meta });
+      }
+      await this.commitCompaction(inputs, runs, ssts);
+    } finally {
+      // Committed outputs are live in the manifest; after a failure they are orphans that
+      // GC may delete (unless an adopted manifest names them, which GC checks first).
+      for (const id of ids) this.pendingSsts.delete(id);
     }
+    this.stats.compactions++;
+    this.stats.compactionBytesIn += inputs.reduce((n, s) => n + s.size, 0);
+    this.stats.compactionBytesOut += ssts.reduce((n, s) => n + s.size, 0);
+  }
+
+  /** Swaps a compaction's inputs for its outputs in a new manifest version. */
+  private commitCompaction(inputs: SstMeta[], runs: SortedRun[], ssts: SstMeta[]): Promise<void> {
     const gone = new Set(inputs.map((s) => s.id));
     const runIds = new Set(runs.map((r) => r.id));
-    await this.updateManifest((d) => {
+    return this.updateManifest((d) => {
       const run: SortedRun | undefined = ssts.length > 0 ? { id: d.nextRunId++, ssts } : undefined;
       d.l0 = d.l0.filter((s) => !gone.has(s.id));
       if (runs.length === 0) {
@@ -759,10 +775,6 @@ export class Engine implements TableSource {
         d.runs = rest;
       }
     });
-    for (const s of ssts) this.pendingSsts.delete(s.id);
-    this.stats.compactions++;
-    this.stats.compactionBytesIn += inputs.reduce((n, s) => n + s.size, 0);
-    this.stats.compactionBytesOut += ssts.reduce((n, s) => n + s.size, 0);
   }
 
   // ---------------------------------------------------------------- GC
@@ -770,13 +782,18 @@ export class Engine implements TableSource {
   /** Deletes objects nothing references any more, once older than gcMinAgeMs. */
   async gc(minAgeMs = this.o.gcMinAgeMs): Promise<number> {
     if (this.failure || this.closed) return 0;
+    // A fenced writer's manifest is stale: it would delete the new writer's tables.
+    if (await this.checkFenced()) return 0;
     const m = this.manifest;
     const cutoff = Date.now() - minAgeMs;
-    const live = new Set<string>([...m.l0, ...m.runs.flatMap((r) => r.ssts)].map((s) => s.id));
-    const doomed: string[] = [];
+    const tables: string[] = [];
     for await (const o of listAll(this.store, 'sst/')) {
-      if (!live.has(o.key) && !this.pendingSsts.has(o.key) && o.lastModified <= cutoff) doomed.push(o.key);
+      if (o.lastModified <= cutoff) tables.push(o.key);
     }
+    // Checked after listing: a build or compaction may have committed meanwhile. Whatever is
+    // neither in the manifest nor owned by one in flight (e.g. a failed one's outputs) goes.
+    const live = liveTables(this.manifest);
+    const doomed = tables.filter((k) => !live.has(k) && !this.pendingSsts.has(k));
     const fences = new Set(m.fences);
     for await (const o of listAll(this.store, 'wal/')) {
       const id = Number(o.key.slice(4));
@@ -873,7 +890,7 @@ export class Engine implements TableSource {
     if (hit) return Promise.resolve(hit);
     return this.load(`t:${s.id}`, async () => {
       const bytes = await this.store.get(s.id, { start: s.tailOffset, end: s.size });
-      if (!bytes) throw new CorruptionError(s.id, 'table referenced by the manifest is missing');
+      if (!bytes) return this.missingTable(s.id);
       if (bytes.length !== s.size - s.tailOffset) throw new CorruptionError(s.id, 'short read of table tail');
       const t = parseTail(s.id, bytes, s.tailOffset);
       this.tailCache.set(s.id, t);
@@ -893,12 +910,40 @@ export class Engine implements TableSource {
       const start = tail.offsets[index]!;
       const end = start + tail.sizes[index]!;
       const bytes = await this.store.get(s.id, { start, end });
-      if (!bytes) throw new CorruptionError(s.id, 'table referenced by the manifest is missing');
+      if (!bytes) return this.missingTable(s.id);
       if (bytes.length !== end - start) throw new CorruptionError(s.id, `short read of block ${index}`);
       const b = parseBlock(s.id, bytes);
       this.blockCache.set(key, b);
       return b;
     }) as Promise<Block>;
+  }
+
+  /**
+   * A table our manifest names is gone. The usual cause is a newer writer that compacted it
+   * away and collected it: that is fencing, not corruption, and is reported as such.
+   */
+  private async missingTable(id: string): Promise<never> {
+    const fenced = await this.checkFenced().catch(() => undefined);
+    if (fenced) throw fenced;
+    throw new CorruptionError(id, 'table referenced by the manifest is missing');
+  }
+
+  /**
+   * Whether a newer writer has taken over, from the latest manifest in the store; if so the
+   * engine fails with (and returns) the FencedError.
+   */
+  private async checkFenced(): Promise<FencedError | undefined> {
+    if (this.failure instanceof FencedError) return this.failure;
+    // Only manifests newer than ours matter: one LIST, and a GET only when there is one.
+    let last: string | undefined;
+    for await (const o of listAll(this.store, 'manifest/', manifestKey(this.manifestId))) last = o.key;
+    const bytes = last === undefined ? undefined : await this.store.get(last);
+    if (!last || !bytes) return undefined;
+    const latest = decodeManifest(last, bytes);
+    if (latest.epoch === this.manifest.epoch && latest.writerId === this.manifest.writerId) return undefined;
+    const err = new FencedError(`${last} has epoch ${latest.epoch}, ours is ${this.manifest.epoch}`);
+    this.fail(err);
+    return err;
   }
 
   /** One load per object part at a time, however many readers ask. */
@@ -916,10 +961,30 @@ export class Engine implements TableSource {
 
   /** Ordered range scan over every layer; yields live entries only. */
   async *scan(options: ScanOptions = {}): AsyncGenerator<ScanEntry> {
+    const merge = await this.openScan(options);
+    const limit = options.limit ?? Infinity;
+    // Entries are merged in batches (no async hop per entry inside the merge); a batch is
+    // small so that a consumer that stops early has not paid for much more than it read.
+    for (let n = 0, batch = SCAN_BATCH_FIRST; n < limit; batch = Math.min(batch * 2, SCAN_BATCH_MAX)) {
+      const out = await merge.fill(Math.min(batch, limit - n));
+      n += out.length;
+      for (const e of out) yield e;
+      if (merge.done) return;
+    }
+  }
+
+  /**
+   * A whole scan as one array: for ranges the caller knows to be bounded (a page, a list
+   * range), it saves the per-entry async step of the generator.
+   */
+  async scanAll(options: ScanOptions & { limit: number }): Promise<ScanEntry[]> {
+    const merge = await this.openScan(options);
+    return merge.fill(options.limit);
+  }
+
+  private async openScan(options: ScanOptions): Promise<MergeScan> {
     this.checkReadable();
-    const { start, end, reverse = false, limit = Infinity } = options;
-    const snapSeq = options.snapshot?.seq ?? Infinity;
-    const now = this.now();
+    const { start, end, reverse = false } = options;
     const m = this.manifest;
     const cursors: Cursor[] = [new MemCursor(this.memtable, reverse, start, end)];
     for (let i = this.frozen.length - 1; i >= 0; i--) cursors.push(new MemCursor(this.frozen[i]!, reverse, start, end));
@@ -929,30 +994,7 @@ export class Engine implements TableSource {
     ];
     await Promise.all(tables.map((c) => c.seek(start, end)));
     cursors.push(...tables);
-    let n = 0;
-    while (n < limit) {
-      let key: string | undefined;
-      for (const c of cursors) {
-        const k = c.key;
-        if (k !== undefined && (key === undefined || (reverse ? k > key : k < key))) key = k;
-      }
-      if (key === undefined) return;
-      if (reverse ? start !== undefined && key < start : end !== undefined && key >= end) return;
-      let best: Version | undefined;
-      let pending: Promise<void>[] | undefined;
-      for (const c of cursors) {
-        if (c.key !== key) continue;
-        const v = c.best(snapSeq);
-        if (v && (!best || v.seq > best.seq)) best = v;
-        const p = c.next();
-        if (p) (pending ??= []).push(p);
-      }
-      if (pending) await Promise.all(pending);
-      if (best && isLive(best, now)) {
-        n++;
-        yield { key, value: best.value!, expireAt: best.expireAt };
-      }
-    }
+    return new MergeScan(cursors, options, options.snapshot?.seq ?? Infinity, this.now());
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -988,7 +1030,64 @@ export class Engine implements TableSource {
   }
 }
 
+/** First and largest batch sizes of a generator scan. */
+const SCAN_BATCH_FIRST = 16;
+const SCAN_BATCH_MAX = 1024;
+
+/** The k-way merge of a scan's cursors: the newest visible version of each key, live ones only. */
+class MergeScan {
+  done = false;
+  private readonly cursors: Cursor[];
+  private readonly reverse: boolean;
+  private readonly start: string | undefined;
+  private readonly end: string | undefined;
+  private readonly snapSeq: number;
+  private readonly now: number;
+
+  constructor(cursors: Cursor[], o: ScanOptions, snapSeq: number, now: number) {
+    this.cursors = cursors;
+    this.reverse = o.reverse ?? false;
+    this.start = o.start;
+    this.end = o.end;
+    this.snapSeq = snapSeq;
+    this.now = now;
+  }
+
+  /** Up to `max` more entries; awaits only when a cursor must load a block. */
+  async fill(max: number): Promise<ScanEntry[]> {
+    const out: ScanEntry[] = [];
+    const { cursors, reverse, start, end } = this;
+    while (!this.done && out.length < max) {
+      let key: string | undefined;
+      for (const c of cursors) {
+        const k = c.key;
+        if (k !== undefined && (key === undefined || (reverse ? k > key : k < key))) key = k;
+      }
+      if (key === undefined || (reverse ? start !== undefined && key < start : end !== undefined && key >= end)) {
+        this.done = true;
+        break;
+      }
+      let best: Version | undefined;
+      let pending: Promise<void>[] | undefined;
+      for (const c of cursors) {
+        if (c.key !== key) continue;
+        const v = c.best(this.snapSeq);
+        if (v && (!best || v.seq > best.seq)) best = v;
+        const p = c.next();
+        if (p) (pending ??= []).push(p);
+      }
+      if (pending) await Promise.all(pending);
+      if (best && isLive(best, this.now)) out.push({ key, value: best.value!, expireAt: best.expireAt });
+    }
+    return out;
+  }
+}
+
 const newWalBufferSize = newWalBuffer().pos;
+
+function liveTables(m: ManifestData): Set<string> {
+  return new Set([...m.l0, ...m.runs.flatMap((r) => r.ssts)].map((s) => s.id));
+}
 
 function findTable(ssts: SstMeta[], key: string): SstMeta | undefined {
   let lo = 0;

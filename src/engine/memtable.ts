@@ -22,6 +22,8 @@ export class Memtable {
   private readonly index = new Map<string, Chain>();
   private readonly tree = new BTree<string, undefined>(undefined, compareKeys);
   private pending: string[] = [];
+  /** Bumped whenever the tree changes, so that cursors know when their iterators went stale. */
+  treeVersion = 0;
   bytes = 0;
   minSeq = Infinity;
   maxSeq = 0;
@@ -72,6 +74,7 @@ export class Memtable {
       this.pending.sort();
       for (const k of this.pending) this.tree.set(k, undefined);
       this.pending = [];
+      this.treeVersion++;
     }
     return this.tree;
   }

@@ -6,6 +6,7 @@
  */
 import type { Engine, ScanOptions, WriteOp } from '../engine/index.ts';
 import type { EngineLike } from '../types/engine-api.ts';
+import { boundStoreWait } from './store-timeout.ts';
 
 /** Bytes a write op adds to the WAL besides key and value (flags, lengths, seq, expiry). */
 const OP_OVERHEAD = 16;
@@ -32,8 +33,12 @@ export class DurableLag implements EngineLike {
   private head = 0;
   private pendingBytes = 0;
 
-  constructor(engine: Engine) {
+  /** store-timeout in ms (0 = no bound), read at each use since CONFIG SET may change it. */
+  private readonly storeTimeoutMs: () => number;
+
+  constructor(engine: Engine, storeTimeoutMs: () => number = () => 0) {
     this.inner = engine;
+    this.storeTimeoutMs = storeTimeoutMs;
   }
 
   /** DEBUG RELOAD opened a new engine: everything the old one had is durable. */
@@ -103,11 +108,15 @@ export class DurableLag implements EngineLike {
   scan(opts?: ScanOptions): ReturnType<Engine['scan']> {
     return this.inner.scan(opts);
   }
+  scanAll(opts: ScanOptions & { limit: number }): ReturnType<Engine['scanAll']> {
+    return this.inner.scanAll(opts);
+  }
   snapshot(): ReturnType<Engine['snapshot']> {
     return this.inner.snapshot();
   }
+  /** SAVE, DEBUG RELOAD, shutdown: gives up with `-ERR store unavailable` after store-timeout. */
   flushMemtable(): Promise<void> {
-    return this.inner.flushMemtable();
+    return boundStoreWait(this.inner.flushMemtable(), this.storeTimeoutMs(), this.inner);
   }
   close(): Promise<void> {
     return this.inner.close();

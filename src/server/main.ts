@@ -12,7 +12,7 @@ import { REDIS_VERSION } from '../commands/connection.ts';
 import { Config, ConfigError, HELP, loadConfig } from './config.ts';
 import { DurableLag } from './durable-lag.ts';
 import { createLogger } from './log.ts';
-import { ShaleServer } from './server.ts';
+import { ShaleServer, ShutdownIncompleteError } from './server.ts';
 
 const VERSION = '0.1.0';
 
@@ -68,7 +68,7 @@ export async function main(argv: string[] = process.argv.slice(2), env: Record<s
       wal: config.str('durability') !== 'off',
     });
     const engine = await Engine.open(engineOptions());
-    const tracked = new DurableLag(engine);
+    const tracked = new DurableLag(engine, () => config.num('store-timeout'));
     const keyspace = await Keyspace.open(tracked, {
       databases: config.num('databases'),
       maxmemory: config.num('maxmemory'),
@@ -111,7 +111,8 @@ export async function main(argv: string[] = process.argv.slice(2), env: Record<s
     srv.stop({ save: true }).then(
       () => process.exit(0),
       (e: unknown) => {
-        log.error({ err: e }, 'error during shutdown');
+        // A shutdown that gave up flushing has logged its one line already.
+        if (!(e instanceof ShutdownIncompleteError)) log.error({ err: e }, 'error during shutdown');
         process.exit(1);
       },
     );

@@ -17,6 +17,7 @@ import { isClientBlocked } from './blocking.ts';
 import { pinoLevel } from './log.ts';
 import { startMetricsServer } from './metrics.ts';
 import { type ClientState, ServerState } from './state.ts';
+import { settlesWithin } from './store-timeout.ts';
 
 export interface StartOptions {
   config: Config;
@@ -28,6 +29,14 @@ export interface StartOptions {
 }
 
 const SHUTDOWN_GRACE_MS = 5000;
+
+/** A shutdown gave up flushing to the store; the reason is logged already. Exit status 1. */
+export class ShutdownIncompleteError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ShutdownIncompleteError';
+  }
+}
 
 export class ShaleServer {
   readonly state: ServerState;
@@ -184,10 +193,28 @@ export class ShaleServer {
 
   /** SHUTDOWN: the caller's own command is in flight, so it is not waited for. */
   private async shutdownFromCommand(o: { save: boolean; caller?: ClientState }): Promise<void> {
-    await this.stop(o);
-    this.onExit(0);
+    if (o.save && !this.stoppingPromise) await this.saveBeforeShutdown();
+    let code = 0;
+    await this.stop(o).catch(() => (code = 1));
+    this.onExit(code);
     // The SHUTDOWN caller gets no reply: its connection is already closed.
     await new Promise(() => {});
+  }
+
+  /**
+   * SHUTDOWN [SAVE] saves while still serving, as Redis does: if the store cannot take the
+   * data within store-timeout, the server stays up and the caller gets an error (SHUTDOWN
+   * NOSAVE exits all the same).
+   */
+  private async saveBeforeShutdown(): Promise<void> {
+    const s = this.state;
+    const bound = s.config.num('store-timeout');
+    if (bound <= 0) return;
+    if (await settlesWithin(s.keyspace.save(), bound).catch(() => false)) return;
+    const pending = s.engine ? s.engine.lastSeq - s.engine.durableSeq : 0;
+    const msg = `SHUTDOWN: the object store did not take the data within store-timeout (${bound} ms); not shutting down (SHUTDOWN NOSAVE exits and loses ${pending} writes not yet in the store)${lastStoreError(s)}`;
+    s.log.error(msg);
+    throw new ShutdownIncompleteError(msg);
   }
 
   /**
@@ -213,11 +240,43 @@ export class ShaleServer {
       await new Promise((r) => setTimeout(r, 10));
     }
     for (const c of this.connections) c.close();
-    try {
-      if (o.save) await s.keyspace.save();
-    } finally {
-      await s.keyspace.close();
-    }
+    await this.closeData(o.save);
     s.log.info('Shale is now ready to exit, bye bye...');
   }
+
+  /**
+   * Saves (if asked) and closes the data layer within store-timeout in all: with the store
+   * down a flush never finishes, so past the bound the engine is abandoned, what it had not
+   * written is lost, and one log line says so. NOSAVE does not wait for a failing store.
+   */
+  private async closeData(save: boolean): Promise<void> {
+    const s = this.state;
+    const engine = s.engine;
+    const bound = s.config.num('store-timeout');
+    if (!engine || bound <= 0) {
+      try {
+        if (save) await s.keyspace.save();
+      } finally {
+        await s.keyspace.close();
+      }
+      return;
+    }
+    const deadline = Date.now() + bound;
+    const saved = !save || (await settlesWithin(s.keyspace.save(), bound).catch(() => false));
+    const wait = saved && !engine.storeError ? Math.max(0, deadline - Date.now()) : 0;
+    if (await settlesWithin(s.keyspace.close(), wait)) {
+      if (saved) return;
+    }
+    const lost = engine.lastSeq - engine.durableSeq;
+    await engine.abandon();
+    const msg = `Gave up flushing to the object store after store-timeout (${bound} ms): ${lost} writes not yet in the store were lost${lastStoreError(s)}`;
+    s.log.error(msg);
+    throw new ShutdownIncompleteError(msg);
+  }
+}
+
+/** The store's last error for a log line (S3 error text names no credentials). */
+function lastStoreError(s: ServerState): string {
+  const e = s.engine?.storeError;
+  return e ? `; last store error: ${e.message.split('\n')[0]}` : '';
 }

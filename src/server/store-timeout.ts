@@ -48,3 +48,14 @@ export function boundStoreWait(wait: Promise<void>, ms: number, engine: Engine |
     );
   });
 }
+
+/** Whether wait settles within ms (0: practically only if already settled); rejections pass through. */
+export async function settlesWithin(wait: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([wait.then(() => true), expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

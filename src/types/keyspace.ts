@@ -9,6 +9,7 @@
  * set is only a cache — except in cache mode, where eviction deletes keys like Redis does.
  */
 import { Background } from './background.ts';
+import { ChurnMap } from './churn-map.ts';
 import {
   type Catalog,
   CATALOG_KEY,
@@ -162,9 +163,9 @@ export class Keyspace {
   dbs: Db[] = [];
   byNs = new Map<number, Db>();
   /** Hot set: physical metadata key -> decoded entry, least recently used first. */
-  hot = new Map<string, Entry>();
+  hot = new ChurnMap<Entry>();
   /** Keys known to be absent (negative cache), oldest first. */
-  missing = new Set<string>();
+  missing = new ChurnMap<true>();
   /** Bytes accounted to the hot set. */
   used = 0;
   catalog: Catalog;
@@ -385,10 +386,7 @@ export class Keyspace {
   private install(pk: string, e: Entry): void {
     this.missing.delete(pk);
     const old = this.hot.get(pk);
-    if (old) {
-      this.used -= old.size;
-      this.hot.delete(pk);
-    }
+    if (old) this.used -= old.size;
     e.size = entrySize(pk, e.value);
     this.used += e.size;
     this.hot.set(pk, e);
@@ -401,8 +399,7 @@ export class Keyspace {
       this.used -= old.size;
       this.hot.delete(pk);
     }
-    this.missing.delete(pk);
-    this.missing.add(pk);
+    this.missing.set(pk, true);
     if (this.missing.size > MISSING_CAP) this.scheduleSpill();
   }
 
@@ -448,9 +445,7 @@ export class Keyspace {
   private touchEntry(pk: string, e: Entry, now: number): void {
     e.atime = now;
     if (this.lfuPolicy) [e.lfu, e.lfuTime] = lfuTouch(e.lfu, e.lfuTime, now, this.lfu);
-    // Move to the most-recently-used end.
-    this.hot.delete(pk);
-    this.hot.set(pk, e);
+    this.hot.touch(pk);
   }
 
   // ------------------------------------------------------------------ writes
@@ -807,7 +802,7 @@ export class Keyspace {
         this.hot.delete(pk);
       }
     }
-    for (const pk of this.missing) if (nsOfPhysKey(pk) === ns) this.missing.delete(pk);
+    for (const pk of this.missing.keys()) if (nsOfPhysKey(pk) === ns) this.missing.delete(pk);
   }
 
   swapdb(a: number, b: number): void {
@@ -966,7 +961,7 @@ export class Keyspace {
       }
     }
     if (this.missing.size > MISSING_CAP) {
-      for (const pk of this.missing) {
+      for (const pk of this.missing.keys()) {
         if (this.missing.size <= MISSING_CAP * 0.9) break;
         if (!this.pins.has(pk)) this.missing.delete(pk);
       }

@@ -66,7 +66,7 @@ async function readPositions(r: ListRef, from: number, to: number, reverse = fal
     const v = await r.ks.engine.get(posKey(r, from));
     if (v) out.push(fromBytes(v));
   } else {
-    for await (const e of r.ks.engine.scan({ start: posKey(r, from), end: posKey(r, to) })) out.push(fromBytes(e.value));
+    for (const e of await r.ks.engine.scanAll({ start: posKey(r, from), end: posKey(r, to), limit: to - from })) out.push(fromBytes(e.value));
   }
   if (out.length !== to - from) throw new Error(`list ${JSON.stringify(r.key)}: ${out.length} of ${to - from} elements found`);
   return reverse ? out.reverse() : out;

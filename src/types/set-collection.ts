@@ -197,9 +197,9 @@ export async function* scanSuffixes(
   if (b?.lo !== undefined && prefix + b.lo > start) start = prefix + b.lo;
   if (b?.hiEx !== undefined) end = prefix + b.hiEx;
   if (start >= end) return;
-  for await (const e of ks.engine.scan({ start, end, reverse: opts.reverse, limit: opts.limit })) {
-    yield [e.key.slice(prefix.length), e.value];
-  }
+  const scan = { start, end, reverse: opts.reverse };
+  const entries = opts.limit === undefined ? ks.engine.scan(scan) : await ks.engine.scanAll({ ...scan, limit: opts.limit });
+  for await (const e of entries) yield [e.key.slice(prefix.length), e.value];
 }
 
 /**

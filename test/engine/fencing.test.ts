@@ -69,3 +69,39 @@ it('a fenced engine refuses writes with a clear error, in one process too', asyn
   await next.close();
   await old.abandon();
 });
+
+it('a fenced engine whose tables the new writer collected reports FencedError, not a missing table', async () => {
+  const store = new MemoryStore();
+  const options = { store, flushIntervalMs: 1, workers: 'inline' as const, gcIntervalMs: 0, autoCompact: false };
+  const old = await Engine.open(options);
+  for (let i = 0; i < 200; i++) old.put(`k${i}`, Buffer.from(`v${i}`));
+  await old.flushMemtable();
+  // A newer writer merges the old tables into a run and deletes them (tiny GC minimum age).
+  const next = await Engine.open(options);
+  await next.compact({ full: true });
+  expect(await next.gc(0)).toBeGreaterThan(0);
+  // The old writer never read these tables, so it must fetch them now and finds them gone.
+  await expect(old.get('k7')).rejects.toBeInstanceOf(FencedError);
+  await expect(old.compact({ full: true })).rejects.toBeInstanceOf(FencedError);
+  expect(() => old.put('k', Buffer.from('zombie'))).toThrow(FencedError);
+  // Its own GC refuses to run on its stale manifest (it would delete the new writer's tables).
+  expect(await old.gc(0)).toBe(0);
+  expect(Buffer.from((await next.get('k7'))!).toString()).toBe('v7');
+  await next.close();
+  await old.abandon();
+});
+
+it('a compaction on a fenced engine reports FencedError when its inputs were collected', async () => {
+  const store = new MemoryStore();
+  const options = { store, flushIntervalMs: 1, workers: 'inline' as const, gcIntervalMs: 0, autoCompact: false };
+  const old = await Engine.open(options);
+  for (let i = 0; i < 50; i++) old.put(`k${i}`, Buffer.from(`v${i}`));
+  await old.flushMemtable();
+  const next = await Engine.open(options);
+  await next.compact({ full: true });
+  await next.gc(0);
+  await expect(old.compact({ full: true })).rejects.toBeInstanceOf(FencedError);
+  expect(() => old.put('k', Buffer.from('zombie'))).toThrow(FencedError);
+  await next.close();
+  await old.abandon();
+});

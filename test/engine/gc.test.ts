@@ -1,7 +1,8 @@
 /** GC deletes what nothing references (after a minimum age) and never a fence or live table. */
 import { expect, it } from 'vitest';
-import { Engine, MemoryStore } from '../../src/engine/index.ts';
+import { Engine, MemoryStore, ResilientStore } from '../../src/engine/index.ts';
 import { listAll } from '../../src/engine/objectstore/types.ts';
+import { FaultyStore } from '../support/faulty-store.ts';
 
 async function keys(store: MemoryStore, prefix: string): Promise<string[]> {
   const out: string[] = [];
@@ -44,5 +45,41 @@ it('removes compacted tables, flushed WAL objects and old manifests, keeping fen
   for (let round = 0; round < 3; round++) {
     for (let i = 0; i < 500; i += 49) expect((await again.get(`k${round}-${i}`))?.[0]).toBe(i & 0xff);
   }
+  await again.close();
+});
+
+it('removes the outputs of a failed compaction once it has released them; data stays intact', async () => {
+  const faulty = new FaultyStore(new MemoryStore());
+  // One attempt per request, so the injected failure reaches the compaction at once.
+  const store = new ResilientStore(faulty, { attempts: 1 });
+  const options = { store, workers: 'inline' as const, gcIntervalMs: 0, autoCompact: false, flushIntervalMs: 1 };
+  const e = await Engine.open(options);
+  for (let t = 0; t < 4; t++) {
+    for (let i = 0; i < 100; i++) e.put(`k${t}-${i}`, Buffer.alloc(40, i));
+    await e.flushMemtable();
+  }
+  const tablesBefore = await keys(faulty.inner as MemoryStore, 'sst/');
+  expect(tablesBefore).toHaveLength(4);
+  // The merged table is written, then the manifest naming it cannot be.
+  faulty.failPuts = (key) => key.startsWith('manifest/');
+  await expect(e.compact({ full: true })).rejects.toThrow(/injected failure/);
+  faulty.failPuts = undefined;
+  const orphans = (await keys(faulty.inner as MemoryStore, 'sst/')).filter((k) => !tablesBefore.includes(k));
+  expect(orphans.length).toBeGreaterThan(0);
+
+  await e.gc(0);
+  const after = await keys(faulty.inner as MemoryStore, 'sst/');
+  expect(after.filter((k) => orphans.includes(k))).toEqual([]);
+  expect(after.sort()).toEqual([...tablesBefore].sort());
+  const check = async (x: Engine) => {
+    for (let t = 0; t < 4; t++) for (let i = 0; i < 100; i += 9) expect((await x.get(`k${t}-${i}`))?.[0]).toBe(i);
+  };
+  await check(e);
+  // The compaction succeeds on retry, and a reopened engine sees everything.
+  await e.compact({ full: true });
+  await check(e);
+  await e.close();
+  const again = await Engine.open({ ...options, store: faulty.inner });
+  await check(again);
   await again.close();
 });

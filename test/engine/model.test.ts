@@ -95,9 +95,10 @@ async function runSequence(makeStore: () => ObjectStore, ops: Op[], extra: Parti
           const start = keyOf(lo);
           const end = hi >= KEYS ? undefined : keyOf(hi);
           const got: [string, string][] = [];
-          for await (const e of engine.scan({ start, end, reverse: op.reverse, limit: op.limit })) {
-            got.push([e.key, Buffer.from(e.value).toString()]);
-          }
+          // Odd limits read through the generator, even ones through scanAll: both must agree.
+          const scan = { start, end, reverse: op.reverse, limit: op.limit };
+          const entries = op.limit % 2 ? engine.scan(scan) : await engine.scanAll(scan);
+          for await (const e of entries) got.push([e.key, Buffer.from(e.value).toString()]);
           let want = [...model.entries()]
             .filter(([k, m]) => k >= start && (end === undefined || k < end) && live(m) !== undefined)
             .map(([k, m]) => [k, m.v] as [string, string])
