@@ -264,9 +264,8 @@ export class ShaleServer {
     const deadline = Date.now() + bound;
     const saved = !save || (await settlesWithin(s.keyspace.save(), bound).catch(() => false));
     const wait = saved && !engine.storeError ? Math.max(0, deadline - Date.now()) : 0;
-    if (await settlesWithin(s.keyspace.close(), wait)) {
-      if (saved) return;
-    }
+    const closed = await settlesWithin(s.keyspace.close(), wait);
+    if (saved && closed) return;
     const lost = engine.lastSeq - engine.durableSeq;
     await engine.abandon();
     const msg = `Gave up flushing to the object store after store-timeout (${bound} ms): ${lost} writes not yet in the store were lost${lastStoreError(s)}`;

@@ -2,9 +2,9 @@
  * Sorted-set operations over both forms (zset-value.ts). Inline sets are sorted arrays in
  * memory. Split sets stream from the engine: score and rank ranges scan the 's' family in
  * (score, member) order, lexicographic ranges and ZSCAN scan the 'm' family in member order,
- * a score is one get, and a rank is counted by scanning from whichever end is nearer (two
- * interleaved scans, so it costs twice the distance to the nearer end). Nothing reads a big
- * set whole unless the reply holds all of it.
+ * a score is one get. A rank near an end is counted by scanning from that end; deeper ranks go
+ * through the in-memory rank index (zset-rank.ts): a sum of bucket counts and a scan inside one
+ * bucket. Nothing reads a big set whole unless the reply holds all of it (or builds the index).
  *
  * Reads may await; mutations are synchronous and go through commit() after Guard.check(). A
  * split set's changes are collected per member (score before the command, score now) and
@@ -14,6 +14,7 @@ import type { EngineWrite } from './engine-api.ts';
 import { prefixEnd } from './encoding.ts';
 import { CHUNK, type Guard, RandomSeeker, scanSuffixes, widen } from './set-collection.ts';
 import { SetValue } from './set-value.ts';
+import { BUCKET, RankIndex } from './zset-rank.ts';
 import {
   type LexRange,
   lexGteMin,
@@ -110,31 +111,67 @@ export class ZSetView {
     }
     const score = await this.score(member);
     if (score === undefined) return undefined;
-    const at = this.sPrefix + scoreBytes(score) + member;
+    const suffix = scoreBytes(score) + member;
+    // Near an end, counting from it is cheapest; deeper, the rank index answers (built if need be).
+    let asc = v.rank?.ready ? undefined : await this.rankFromEnds(suffix, v.count > 4 * BUCKET ? 2 * BUCKET : Infinity);
+    if (asc === undefined) {
+      const idx = await this.rankIndex();
+      if (idx) {
+        const { from, before } = idx.bucketOf(suffix);
+        let n = 0;
+        for await (const _ of this.g.ks.engine.scan({ start: this.sPrefix + from, end: this.sPrefix + suffix })) n++;
+        asc = before + n;
+      } else {
+        asc = (await this.rankFromEnds(suffix, Infinity))!;
+      }
+    }
+    return rev ? v.count - 1 - asc : asc;
+  }
+
+  /**
+   * The ascending rank of a score record, counted by two interleaved scans (from the bottom up
+   * to it, from the top down to it), so it costs twice the distance to the nearer end; undefined
+   * once each scan has gone `budget` records.
+   */
+  private async rankFromEnds(suffix: string, budget: number): Promise<number | undefined> {
     const ks = this.g.ks;
+    const at = this.sPrefix + suffix;
     const below = ks.engine.scan({ start: this.sPrefix, end: at })[Symbol.asyncIterator]();
     const above = ks.engine.scan({ start: at + '\0', end: prefixEnd(this.sPrefix), reverse: true })[Symbol.asyncIterator]();
-    let a = 0;
-    let b = 0;
-    let asc: number;
     try {
-      for (;;) {
-        if ((await below.next()).done) {
-          asc = a;
-          break;
-        }
+      for (let a = 0, b = 0; a < budget; ) {
+        if ((await below.next()).done) return a;
         a++;
-        if ((await above.next()).done) {
-          asc = v.count - 1 - b;
-          break;
-        }
+        if ((await above.next()).done) return this.v.count - 1 - b;
         b++;
       }
+      return undefined;
     } finally {
       await below.return?.(undefined);
       await above.return?.(undefined);
     }
-    return rev ? v.count - 1 - asc : asc;
+  }
+
+  /**
+   * The set's rank index, built by one scan of its score records if it has none. Undefined when
+   * it cannot be trusted now: this command has uncommitted changes, another command is building
+   * it, or its total disagrees with the set's count (then it is dropped, to be rebuilt).
+   */
+  private async rankIndex(): Promise<RankIndex | undefined> {
+    const v = this.v;
+    if (this.pending.size > 0) return undefined;
+    let idx = v.rank;
+    if (!idx) {
+      idx = new RankIndex();
+      v.rank = idx;
+      await idx.recountBucket(this.g.ks.engine, this.sPrefix, '');
+    }
+    if (!idx.ready) return undefined;
+    if (idx.broken || idx.total !== v.count) {
+      if (v.rank === idx) v.rank = undefined;
+      return undefined;
+    }
+    return idx;
   }
 
   // ---------------------------------------------------------------- ranges
@@ -150,9 +187,20 @@ export class ZSetView {
     const want = end - start + 1;
     const fromTop = v.count - 1 - end;
     const out: Pair[] = [];
-    // Skip from whichever end is nearer.
+    // Skip from whichever end is nearer, or from the rank index's bucket when that is far.
     const reverse = fromTop < start;
     let skip = reverse ? fromTop : start;
+    const idx = skip > 2 * BUCKET ? await this.rankIndex() : undefined;
+    if (idx) {
+      const { from, before } = idx.locate(start);
+      skip = start - before;
+      const bounds = { lo: v.sBounds.lo !== undefined && v.sBounds.lo > from ? v.sBounds.lo : from, hiEx: v.sBounds.hiEx };
+      for await (const [suffix, value] of scanSuffixes(this.g.ks, this.sPrefix, { bounds })) {
+        if (skip > 0) skip--;
+        else if (out.push(scorePair(suffix, value)) >= want) break;
+      }
+      return out;
+    }
     const b = v.sBounds;
     let first = true;
     for await (const [suffix, value] of scanSuffixes(this.g.ks, this.sPrefix, { reverse, bounds: b })) {
@@ -424,6 +472,7 @@ export class ZSetView {
       this.pending.set(v.members[i]!, v.scores[i]!);
     }
     v.splitOff(version); // sets count; the records come from `pending` at commit
+    v.rank = RankIndex.empty(); // commit reports every record to it
     this.rehomed = true;
   }
 
@@ -436,17 +485,27 @@ export class ZSetView {
     if (this.v.split) {
       const mp = this.mPrefix;
       const sp = this.sPrefix;
+      const idx = this.v.rank;
       for (const [m, now] of this.pending) {
         const was = this.orig.get(m);
-        const wasKey = was === undefined ? undefined : sp + scoreBytes(was) + m;
+        const wasSuffix = was === undefined ? undefined : scoreBytes(was) + m;
         if (now === null) {
-          if (wasKey !== undefined) records.push({ key: wasKey }, { key: mp + m });
+          if (wasSuffix !== undefined) {
+            records.push({ key: sp + wasSuffix }, { key: mp + m });
+            idx?.remove(wasSuffix);
+          }
           continue;
         }
-        const nowKey = sp + scoreBytes(now) + m;
-        if (wasKey !== undefined && wasKey !== nowKey) records.push({ key: wasKey });
+        const nowSuffix = scoreBytes(now) + m;
+        if (wasSuffix !== nowSuffix) {
+          if (wasSuffix !== undefined) {
+            records.push({ key: sp + wasSuffix });
+            idx?.remove(wasSuffix);
+          }
+          idx?.add(nowSuffix);
+        }
         const value = encodeScore(now);
-        records.push({ key: mp + m, value }, { key: nowKey, value });
+        records.push({ key: mp + m, value }, { key: sp + nowSuffix, value });
       }
       this.pending.clear();
       this.orig.clear();
@@ -455,10 +514,19 @@ export class ZSetView {
       if (this.v.card === 0) return;
       ks.writeRaw(records);
       ks.set(this.g.db, this.key, this.v);
-      return;
+    } else {
+      ks.collectionChanged(this.g.db, this.key, this.e, records, this.rehomed);
+      this.rehomed = false;
     }
-    ks.collectionChanged(this.g.db, this.key, this.e, records, this.rehomed);
-    this.rehomed = false;
+    const idx = this.v.rank;
+    if (idx?.wantsSplit) {
+      // In the background, once this commit's records are in the engine (the recount's
+      // snapshot must hold what the counts already hold).
+      const v = this.v;
+      void idx.split(ks.engine, this.sPrefix).then(() => {
+        if (idx.broken && v.rank === idx) v.rank = undefined;
+      });
+    }
   }
 }
 

@@ -17,6 +17,7 @@
  * keeps -0 (the 's' key encodes it as 0, where it sorts).
  */
 import { readU64, readVarint, varintLen, writeU64, writeVarint } from './set-value.ts';
+import type { RankIndex } from './zset-rank.ts';
 
 export const TAG_ZSET_INLINE = 8;
 export const TAG_ZSET_SPLIT = 9;
@@ -57,6 +58,8 @@ export class ZSetValue {
   /** Split: where live 'm' and 's' records lie (set-collection.ts Bounds; memory only). */
   mBounds: { lo?: string; hiEx?: string } = {};
   sBounds: { lo?: string; hiEx?: string } = {};
+  /** Split: the rank index (zset-rank.ts; memory only, built when first needed). */
+  rank: RankIndex | undefined;
 
   constructor() {
     this.members = [];

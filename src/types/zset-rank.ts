@@ -1,0 +1,150 @@
+/**
+ * Ranks in a split sorted set without walking it from an end: an order-statistics index over
+ * its score records, kept in memory beside the value (docs/data-model.md, "Sorted sets").
+ *
+ * The score-ordered record suffixes are cut into buckets of about BUCKET records with exact
+ * counts, so a rank is a sum over the counts plus a scan inside one bucket. ZSetView.commit
+ * reports every record it adds or removes. A bucket that outgrows MAX_BUCKET is re-cut by a
+ * background scan at an engine snapshot; changes to it meanwhile are logged and replayed into
+ * the new buckets, so the counts stay exact. Nothing is persisted: after a restart, or once the key has left memory, the
+ * first rank query that needs the index builds it with one scan.
+ */
+import type { EngineLike } from './engine-api.ts';
+import { prefixEnd } from './encoding.ts';
+
+export const BUCKET = 1024;
+const MAX_BUCKET = 4 * BUCKET;
+
+interface Recount {
+  lo: string;
+  hi: string | undefined;
+  log: [string, number][];
+}
+
+export class RankIndex {
+  /** bounds[0] is ''; bucket i holds the suffixes in [bounds[i], bounds[i + 1]). */
+  private bounds: string[] = [''];
+  private counts: number[] = [0];
+  /** False until the first full count is in. */
+  ready = false;
+  /** The index is unusable (a recount failed): the caller drops it. */
+  broken = false;
+  private recount: Recount | undefined;
+  private splitting: Promise<void> = Promise.resolve();
+
+  /** An index of an empty set: every record will be reported through add(). */
+  static empty(): RankIndex {
+    const r = new RankIndex();
+    r.ready = true;
+    return r;
+  }
+
+  get total(): number {
+    let n = 0;
+    for (const c of this.counts) n += c;
+    return n;
+  }
+
+  add(suffix: string): void {
+    this.change(suffix, 1);
+  }
+
+  remove(suffix: string): void {
+    this.change(suffix, -1);
+  }
+
+  /** Whether a bucket outgrew its bound and no recount is running. */
+  get wantsSplit(): boolean {
+    return this.ready && !this.recount && this.counts.some((c) => c > MAX_BUCKET);
+  }
+
+  /** The bucket holding ascending rank `rank`: where it starts, and how many records precede it. */
+  locate(rank: number): { from: string; to: string | undefined; before: number } {
+    let before = 0;
+    let i = 0;
+    while (i < this.counts.length - 1 && before + this.counts[i]! <= rank) before += this.counts[i++]!;
+    return { from: this.bounds[i]!, to: this.bounds[i + 1], before };
+  }
+
+  /** The bucket a suffix falls in: where it starts, and how many records precede it. */
+  bucketOf(suffix: string): { from: string; before: number } {
+    const i = this.find(suffix);
+    let before = 0;
+    for (let j = 0; j < i; j++) before += this.counts[j]!;
+    return { from: this.bounds[i]!, before };
+  }
+
+  /**
+   * Counts the records of the bucket starting at `lo` (all of them for a new index) at a
+   * snapshot and re-cuts it into buckets of BUCKET.
+   */
+  async recountBucket(engine: EngineLike, prefix: string, lo: string): Promise<void> {
+    const i0 = this.find(lo);
+    const rc: Recount = { lo, hi: this.bounds[i0 + 1], log: [] };
+    this.recount = rc;
+    const snap = engine.snapshot();
+    try {
+      const bounds: string[] = [];
+      const counts: number[] = [];
+      const end = rc.hi === undefined ? prefixEnd(prefix) : prefix + rc.hi;
+      for await (const e of engine.scan({ start: prefix + lo, end, snapshot: snap })) {
+        if (counts.length === 0 || counts[counts.length - 1] === BUCKET) {
+          bounds.push(counts.length === 0 ? lo : e.key.slice(prefix.length));
+          counts.push(0);
+        }
+        counts[counts.length - 1]!++;
+      }
+      if (counts.length === 0) {
+        bounds.push(lo);
+        counts.push(0);
+      }
+      // Changes committed since the snapshot, into the new buckets.
+      for (const [s, d] of rc.log) counts[upperBound(bounds, s) - 1]! += d;
+      const i = this.find(lo);
+      this.bounds.splice(i, 1, ...bounds);
+      this.counts.splice(i, 1, ...counts);
+      this.ready = true;
+    } catch {
+      this.broken = true;
+    } finally {
+      snap.release();
+      this.recount = undefined;
+    }
+  }
+
+  /** Re-cuts the first oversized bucket (ZSetView.commit calls this when wantsSplit). */
+  split(engine: EngineLike, prefix: string): Promise<void> {
+    const i = this.counts.findIndex((c) => c > MAX_BUCKET);
+    if (i >= 0) this.splitting = this.recountBucket(engine, prefix, this.bounds[i]!);
+    return this.splitting;
+  }
+
+  /** Resolves when no background split is running (tests). */
+  settled(): Promise<void> {
+    return this.splitting;
+  }
+
+  private change(suffix: string, d: number): void {
+    // The old bucket's count stays exact during a recount (queries go on using it); the log
+    // carries the change into the buckets that replace it.
+    this.counts[this.find(suffix)]! += d;
+    const rc = this.recount;
+    if (rc && suffix >= rc.lo && (rc.hi === undefined || suffix < rc.hi)) rc.log.push([suffix, d]);
+  }
+
+  private find(suffix: string): number {
+    return upperBound(this.bounds, suffix) - 1;
+  }
+}
+
+/** The first index whose element is greater than s (a is sorted, a[0] = ''). */
+function upperBound(a: string[], s: string): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid]! <= s) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
