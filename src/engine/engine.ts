@@ -32,6 +32,8 @@ export interface EngineOptions {
   memtableBytes?: number;
   blockSize?: number;
   targetSstBytes?: number;
+  /** A compaction reads at most about this many input bytes at a time (it runs by key range). */
+  compactionChunkBytes?: number;
   blockCacheBytes?: number;
   metaCacheBytes?: number;
   /** Backpressure limits: writers wait while any is exceeded. */
@@ -150,7 +152,8 @@ export class Engine implements TableSource {
       wal: options.wal ?? true,
       memtableBytes: options.memtableBytes ?? 64 << 20,
       blockSize: options.blockSize ?? 4096,
-      targetSstBytes: options.targetSstBytes ?? 64 << 20,
+      targetSstBytes: options.targetSstBytes ?? 16 << 20,
+      compactionChunkBytes: options.compactionChunkBytes ?? 64 << 20,
       blockCacheBytes: options.blockCacheBytes ?? 64 << 20,
       metaCacheBytes: options.metaCacheBytes ?? 16 << 20,
       maxFrozenMemtables: options.maxFrozenMemtables ?? 2,
@@ -720,33 +723,38 @@ export class Engine implements TableSource {
   private async runCompaction(l0: SstMeta[], runs: SortedRun[]): Promise<void> {
     const inputs = [...l0, ...runs.flatMap((r) => r.ssts)];
     const bottom = runs.length > 0 ? runs[runs.length - 1] === this.manifest.runs[this.manifest.runs.length - 1] : this.manifest.runs.length === 0;
-    const fetched: CompactInput[] = await Promise.all(
-      inputs.map(async (s) => {
-        const bytes = await this.store.get(s.id);
-        if (!bytes) return this.missingTable(s.id);
-        return { name: s.id, bytes: ownBytes(bytes), tailOffset: s.tailOffset };
-      }),
-    );
-    const outputs = await this.pool.run(
-      {
-        kind: 'compact',
-        inputs: fetched,
-        oldestSnapshot: this.oldestSnapshot,
-        bottom,
-        now: this.now(),
-        targetSstBytes: this.o.targetSstBytes,
-        blockSize: this.o.blockSize,
-      },
-      fetched.map((f) => f.bytes.buffer as ArrayBuffer),
-    );
     const ssts: SstMeta[] = [];
     const ids: string[] = [];
     try {
-      for (const o of outputs) {
-        const id = this.allocSst();
-        ids.push(id);
-        await this.store.put(id, o.bytes, { ifNoneMatch: '*' });
-        ssts.push({ id, ...o.meta });
+      // Part by part, so that only one part's inputs and outputs are in memory at a time.
+      for (const part of compactionParts(inputs, this.o.compactionChunkBytes)) {
+        const fetched: CompactInput[] = await Promise.all(
+          part.tables.map(async (s) => {
+            const bytes = await this.store.get(s.id);
+            if (!bytes) return this.missingTable(s.id);
+            return { name: s.id, bytes: ownBytes(bytes), tailOffset: s.tailOffset };
+          }),
+        );
+        const outputs = await this.pool.run(
+          {
+            kind: 'compact',
+            inputs: fetched,
+            oldestSnapshot: this.oldestSnapshot,
+            bottom,
+            now: this.now(),
+            targetSstBytes: this.o.targetSstBytes,
+            blockSize: this.o.blockSize,
+            lo: part.lo,
+            hi: part.hi,
+          },
+          fetched.map((f) => f.bytes.buffer as ArrayBuffer),
+        );
+        for (const o of outputs) {
+          const id = this.allocSst();
+          ids.push(id);
+          await this.store.put(id, o.bytes, { ifNoneMatch: '*' });
+          ssts.push({ id, ...o.meta });
+        }
       }
       await this.commitCompaction(inputs, runs, ssts);
     } finally {
@@ -1087,6 +1095,37 @@ const newWalBufferSize = newWalBuffer().pos;
 
 function liveTables(m: ManifestData): Set<string> {
   return new Set([...m.l0, ...m.runs.flatMap((r) => r.ssts)].map((s) => s.id));
+}
+
+/**
+ * Splits a compaction into key ranges [lo, hi) whose overlapping input tables hold at most about
+ * `budget` bytes (a range takes at least one cut, so a single big table is still one part).
+ * Cuts fall on tables' first keys; a table spanning several ranges is read once per range.
+ */
+export function compactionParts(tables: SstMeta[], budget: number): { lo?: string; hi?: string; tables: SstMeta[] }[] {
+  const bytes = (ts: SstMeta[]) => ts.reduce((n, t) => n + t.size, 0);
+  if (bytes(tables) <= budget) return [{ tables }];
+  const within = (lo: string | undefined, hi: string | undefined) =>
+    tables.filter((t) => (lo === undefined || t.last >= lo) && (hi === undefined || t.first < hi));
+  // Cutting at the smallest first key would leave an empty range below it.
+  const cuts = [...new Set(tables.map((t) => t.first))].sort().slice(1);
+  const parts: { lo?: string; hi?: string; tables: SstMeta[] }[] = [];
+  let lo: string | undefined;
+  let j = 0;
+  for (;;) {
+    while (j < cuts.length && lo !== undefined && cuts[j]! <= lo) j++;
+    let hi: string | undefined;
+    for (; j < cuts.length; j++) {
+      if (hi !== undefined && bytes(within(lo, cuts[j])) > budget) break;
+      hi = cuts[j];
+    }
+    if (hi === undefined || (j >= cuts.length && bytes(within(lo, undefined)) <= budget)) {
+      parts.push({ lo, tables: within(lo, undefined) });
+      return parts;
+    }
+    parts.push({ lo, hi, tables: within(lo, hi) });
+    lo = hi;
+  }
 }
 
 function findTable(ssts: SstMeta[], key: string): SstMeta | undefined {

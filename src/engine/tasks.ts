@@ -30,6 +30,9 @@ export interface CompactTask {
   now: number;
   targetSstBytes: number;
   blockSize: number;
+  /** Only keys in [lo, hi) are merged: one part of a compaction split by key range. */
+  lo?: string;
+  hi?: string;
 }
 
 export type Task = BuildTask | CompactTask;
@@ -83,7 +86,9 @@ export function compact(task: CompactTask): BuiltSst[] {
     for (const v of kept) builder.add(v.key, v);
   };
 
+  const { lo, hi } = task;
   for (const e of mergeSorted(sources)) {
+    if ((lo !== undefined && e.key < lo) || (hi !== undefined && e.key >= hi)) continue;
     if (group.length > 0 && group[0]!.key !== e.key) {
       emit(group);
       group = [];

@@ -56,6 +56,8 @@ async function runSequence(makeStore: () => ObjectStore, ops: Op[], extra: Parti
     memtableBytes: 2048,
     blockSize: 128,
     targetSstBytes: 1024,
+    // Compactions of more than a few tables run in several key-range parts.
+    compactionChunkBytes: 3000,
     l0CompactionTrigger: 3,
     minMergeWidth: 2,
     maxRuns: 3,
