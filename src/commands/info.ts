@@ -99,6 +99,9 @@ const sections: Record<string, Section> = {
       ['mem_fragmentation_ratio', used > 0 ? (mem.rss / used).toFixed(2) : '0.00'],
       ['mem_allocator', `v8-${process.versions.v8}`],
       ['shale_heap_used', mem.heapUsed],
+      ['shale_heap_total', mem.heapTotal],
+      ['shale_external', mem.external],
+      ['shale_array_buffers', mem.arrayBuffers],
       ['shale_hotset_bytes', used],
       ['lazyfree_pending_objects', 0],
     ];

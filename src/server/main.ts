@@ -66,6 +66,7 @@ export async function main(argv: string[] = process.argv.slice(2), env: Record<s
       store,
       flushIntervalMs: config.num('flush-interval'),
       wal: config.str('durability') !== 'off',
+      ...engineBuffers(config.num('maxmemory')),
     });
     const engine = await Engine.open(engineOptions());
     const tracked = new DurableLag(engine, () => config.num('store-timeout'));
@@ -123,3 +124,21 @@ export async function main(argv: string[] = process.argv.slice(2), env: Record<s
 }
 
 await main();
+
+/**
+ * The engine's memory, sized from maxmemory (as set at start) so that a small instance stays
+ * small: each memtable (up to three are in memory) and the unflushed WAL a 16th of it, the
+ * block cache an 8th, table metadata a 32nd, compaction input a 16th; never above the engine's
+ * defaults, never below floors that keep it efficient.
+ */
+function engineBuffers(maxmemory: number): Partial<EngineOptions> {
+  if (maxmemory <= 0) return {};
+  const part = (div: number, min: number, max: number) => Math.min(max, Math.max(min, Math.floor(maxmemory / div)));
+  return {
+    memtableBytes: part(16, 4 << 20, 64 << 20),
+    maxUnflushedWalBytes: part(16, 4 << 20, 64 << 20),
+    blockCacheBytes: part(8, 4 << 20, 64 << 20),
+    metaCacheBytes: part(32, 2 << 20, 16 << 20),
+    compactionChunkBytes: part(16, 16 << 20, 64 << 20),
+  };
+}
