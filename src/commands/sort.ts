@@ -25,6 +25,7 @@ import { ListValue } from '../types/list.ts';
 import { parseInt64 } from '../types/numbers.ts';
 import { NOT_INTEGER, SYNTAX, WRONGTYPE } from '../types/replies.ts';
 import { type Entry, HashValue, typeOf } from '../types/values.ts';
+import { partialSort } from '../util/partial-sort.ts';
 import type { CommandModule, ExecContext } from './types.ts';
 
 const NOT_DOUBLE = new ErrorReply("ERR One or more scores can't be converted into double");
@@ -236,77 +237,6 @@ function comparator(o: SortOptions, bypattern: boolean): (a: Item, b: Item) => n
   return (a, b) => sign * (store ? binaryCompare(a.elem, b.elem) : collate(a.elem, b.elem));
 }
 
-/**
- * Redis's pqsort (Bentley-McIlroy quicksort that only recurses into partitions overlapping
- * [lrange, rrange]), on element indices. Ported step for step because the order it leaves
- * equal elements in is visible to clients.
- */
-function pqsort(a: Item[], cmp: (x: Item, y: Item) => number, lrange: number, rrange: number): void {
-  const swap = (i: number, j: number) => {
-    const t = a[i]!;
-    a[i] = a[j]!;
-    a[j] = t;
-  };
-  const vecswap = (i: number, j: number, n: number) => {
-    for (let k = 0; k < n; k++) swap(i + k, j + k);
-  };
-  const c = (i: number, j: number) => cmp(a[i]!, a[j]!);
-  const med3 = (x: number, y: number, z: number) =>
-    c(x, y) < 0 ? (c(y, z) < 0 ? y : c(x, z) < 0 ? z : x) : c(y, z) > 0 ? y : c(x, z) < 0 ? x : z;
-  const sort = (base: number, n: number): void => {
-    for (;;) {
-      if (n < 7) {
-        for (let pm = base + 1; pm < base + n; pm++) for (let pl = pm; pl > base && c(pl - 1, pl) > 0; pl--) swap(pl, pl - 1);
-        return;
-      }
-      let pm = base + Math.floor(n / 2);
-      if (n > 7) {
-        let pl = base;
-        let pn = base + n - 1;
-        if (n > 40) {
-          const d = Math.floor(n / 8);
-          pl = med3(pl, pl + d, pl + 2 * d);
-          pm = med3(pm - d, pm, pm + d);
-          pn = med3(pn - 2 * d, pn - d, pn);
-        }
-        pm = med3(pl, pm, pn);
-      }
-      swap(base, pm);
-      let pa = base + 1;
-      let pb = pa;
-      let pc = base + n - 1;
-      let pd = pc;
-      for (;;) {
-        let r: number;
-        while (pb <= pc && (r = c(pb, base)) <= 0) {
-          if (r === 0) swap(pa++, pb);
-          pb++;
-        }
-        while (pb <= pc && (r = c(pc, base)) >= 0) {
-          if (r === 0) swap(pc, pd--);
-          pc--;
-        }
-        if (pb > pc) break;
-        swap(pb++, pc--);
-      }
-      const pn = base + n;
-      let r = Math.min(pa - base, pb - pa);
-      vecswap(base, pb - r, r);
-      r = Math.min(pd - pc, pn - pd - 1);
-      vecswap(pb, pn - r, r);
-      const outside = (l: number, rr: number) => (lrange < l && rrange < l) || (lrange > rr && rrange > rr);
-      if ((r = pb - pa) > 1 && !outside(base, base + r - 1)) sort(base, r);
-      if ((r = pd - pc) > 1) {
-        base = pn - r;
-        n = r;
-        if (!outside(base, base + r - 1)) continue;
-      }
-      return;
-    }
-  };
-  sort(0, a.length);
-}
-
 // ------------------------------------------------------------------------------ elements
 
 /** The elements to sort: a whole collection, or (dontsort) just the LIMIT range in order. */
@@ -429,7 +359,7 @@ async function sortWith(g: Guard, key: string, o: SortOptions): Promise<Reply> {
       }
     }
     const cmp = comparator(o, byPattern !== undefined);
-    if (byPattern && (start !== 0 || end !== vectorlen - 1)) pqsort(items, cmp, start, end);
+    if (byPattern && (start !== 0 || end !== vectorlen - 1)) partialSort(items, cmp, start, end);
     else items.sort(cmp);
   }
 

@@ -112,6 +112,7 @@ export class Engine implements TableSource {
   private frozen: Memtable[] = [];
   private l0Flushing: Promise<void> | undefined;
   private compacting: Promise<void> | undefined;
+  private openCompactTimer: NodeJS.Timeout | undefined;
 
   private _lastSeq = 0;
   private _durableSeq = 0;
@@ -188,7 +189,10 @@ export class Engine implements TableSource {
       engine.gcTimer = setInterval(() => void engine.gc().catch(() => {}), engine.o.gcIntervalMs);
       engine.gcTimer.unref();
     }
-    engine.maybeCompact();
+    // Compaction found due at open waits a moment: a cold start's first requests then read only
+    // the manifest, the WAL tail and what they ask for. A flush triggers it sooner.
+    engine.openCompactTimer = setTimeout(() => engine.maybeCompact(), OPEN_COMPACTION_DELAY_MS);
+    engine.openCompactTimer.unref();
     return engine;
   }
 
@@ -1012,6 +1016,7 @@ export class Engine implements TableSource {
     if (this.closed) return;
     this.closing = true;
     if (this.gcTimer) clearInterval(this.gcTimer);
+    clearTimeout(this.openCompactTimer);
     try {
       if (!this.failure) {
         await this.flush();
@@ -1032,11 +1037,15 @@ export class Engine implements TableSource {
     this.closing = true;
     this.closed = true;
     if (this.gcTimer) clearInterval(this.gcTimer);
+    clearTimeout(this.openCompactTimer);
     if (this.walTimer) clearTimeout(this.walTimer);
     this.fail(new EngineClosedError('engine abandoned'));
     await this.pool.close();
   }
 }
+
+/** How long compaction found due at open waits (see Engine.open). */
+const OPEN_COMPACTION_DELAY_MS = 1000;
 
 /** First and largest batch sizes of a generator scan. */
 const SCAN_BATCH_FIRST = 16;

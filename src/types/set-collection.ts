@@ -98,15 +98,24 @@ export async function guarded(ctx: ExecContext, keys: readonly string[], run: (g
   }
 }
 
-/** Writes records in bounded batches, honouring engine backpressure between them. */
-export async function writeChunked(ks: Keyspace, records: Iterable<EngineWrite>): Promise<void> {
+/**
+ * Writes records in bounded batches, honouring engine backpressure between them. Records from a
+ * plain iterable are written without a pause until a batch fills (a small write stays atomic).
+ */
+export async function writeChunked(ks: Keyspace, records: Iterable<EngineWrite> | AsyncIterable<EngineWrite>): Promise<void> {
   let batch: EngineWrite[] = [];
-  for (const r of records) {
+  const add = (r: EngineWrite) => {
     batch.push(r);
-    if (batch.length >= CHUNK) {
-      ks.writeRaw(batch);
-      batch = [];
-      const w = ks.waitForCapacity();
+    if (batch.length < CHUNK) return undefined;
+    ks.writeRaw(batch);
+    batch = [];
+    return ks.waitForCapacity();
+  };
+  if (Symbol.asyncIterator in records) {
+    for await (const r of records) await add(r);
+  } else {
+    for (const r of records) {
+      const w = add(r);
       if (w) await w;
     }
   }
@@ -129,19 +138,14 @@ export async function copyRecords(
 ): Promise<void> {
   ks.building.add(building);
   try {
-    let batch: EngineWrite[] = [];
     let n = 0;
-    for await (const e of ks.engine.scan(range)) {
-      batch.push({ key: rekey(e.key), value: e.value });
-      n++;
-      if (batch.length >= CHUNK) {
-        ks.writeRaw(batch);
-        batch = [];
-        const w = ks.waitForCapacity();
-        if (w) await w;
+    const copies = async function* () {
+      for await (const e of ks.engine.scan(range)) {
+        n++;
+        yield { key: rekey(e.key), value: e.value };
       }
-    }
-    ks.writeRaw(batch);
+    };
+    await writeChunked(ks, copies());
     if (n !== want) throw new Error(`${what} has ${n} element records, expected ${want}`);
   } catch (err) {
     ks.building.delete(building);
