@@ -126,19 +126,17 @@ export async function main(argv: string[] = process.argv.slice(2), env: Record<s
 await main();
 
 /**
- * The engine's memory, sized from maxmemory (as set at start) so that a small instance stays
- * small: each memtable (up to three are in memory) and the unflushed WAL a 16th of it, the
- * block cache an 8th, table metadata a 32nd, compaction input a 16th; never above the engine's
- * defaults, never below floors that keep it efficient.
+ * The engine's write-side memory, sized from maxmemory (as set at start) so that a small
+ * instance stays small: each memtable (up to three are in memory), the unflushed WAL and a
+ * compaction part a 16th of it, within the engine's defaults. The caches keep their defaults:
+ * every table's index and filter must stay cached, or each read pays for them again.
  */
 function engineBuffers(maxmemory: number): Partial<EngineOptions> {
   if (maxmemory <= 0) return {};
-  const part = (div: number, min: number, max: number) => Math.min(max, Math.max(min, Math.floor(maxmemory / div)));
+  const part = (min: number, max: number) => Math.min(max, Math.max(min, Math.floor(maxmemory / 16)));
   return {
-    memtableBytes: part(16, 4 << 20, 64 << 20),
-    maxUnflushedWalBytes: part(16, 4 << 20, 64 << 20),
-    blockCacheBytes: part(8, 4 << 20, 64 << 20),
-    metaCacheBytes: part(32, 2 << 20, 16 << 20),
-    compactionChunkBytes: part(16, 16 << 20, 64 << 20),
+    memtableBytes: part(8 << 20, 64 << 20),
+    maxUnflushedWalBytes: part(8 << 20, 64 << 20),
+    compactionChunkBytes: part(16 << 20, 64 << 20),
   };
 }
