@@ -39,6 +39,7 @@ const REQUESTS = Number(args.requests);
 const CLIENTS = Number(args.clients);
 const TESTS = args.tests!.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean);
 const TARGET = Number(args.target);
+const WARMUP_REQUESTS = 20_000;
 
 /** One CSV row of redis-benchmark. */
 interface Row {
@@ -113,8 +114,8 @@ async function stop(s: Server): Promise<void> {
 }
 
 /** Runs redis-benchmark for one test against one server; returns its CSV rows. */
-function bench(port: number, test: string): Row[] {
-  const out = execFileSync('redis-benchmark', ['-p', String(port), '-t', test, '-c', String(CLIENTS), '-n', String(REQUESTS), '--csv'], {
+function bench(port: number, test: string, requests = REQUESTS): Row[] {
+  const out = execFileSync('redis-benchmark', ['-p', String(port), '-t', test, '-c', String(CLIENTS), '-n', String(requests), '--csv'], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'ignore'],
     maxBuffer: 16 * 1024 * 1024,
@@ -172,6 +173,10 @@ async function main(): Promise<void> {
   const results: { test: string; redis: Row; shale: Row }[] = [];
   const custom: { test: string; redis: Row; shale: Row }[] = [];
   try {
+    // A long-running server is warm: every test runs once, unmeasured, on both servers first,
+    // so that Node's JIT has compiled Shale's paths (each measured run starts from FLUSHALL).
+    section(`warm-up: ${WARMUP_REQUESTS} requests of each test on each server, not measured`);
+    for (const test of TESTS) for (const s of servers) bench(s.port, test, WARMUP_REQUESTS);
     for (const [i, test] of TESTS.entries()) {
       // Alternate which server goes first, so neither always gets the cooler machine.
       const order = i % 2 === 0 ? servers : [...servers].reverse();
@@ -244,7 +249,8 @@ async function main(): Promise<void> {
     `Each test is \`redis-benchmark -t <test> -c ${CLIENTS} -n ${REQUESTS} --csv\` against a real \`redis-server\``,
     `(${redisVersion.split(' ').slice(0, 3).join(' ')}, no persistence) and a real Shale server (\`bin/shale\`, local`,
     'directory store, default durability `relaxed`), one server after the other, alternating which goes first,',
-    'after a FLUSHALL. redis-benchmark runs on the same machine as the server it measures.',
+    'after a FLUSHALL. redis-benchmark runs on the same machine as the server it measures. Before any of it, every',
+    `test ran once with -n ${WARMUP_REQUESTS} on both servers, unmeasured (a long-running Node process has its hot paths compiled).`,
     '',
     '## Machine',
     '',

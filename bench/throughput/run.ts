@@ -20,15 +20,17 @@ interface Size {
   clients: number;
   pipeline: number;
   dataSize: number;
+  /** Warm-up per command and server before anything is measured (JIT tiering in Node). */
+  warmupSeconds: number;
 }
 
 const ctx = await beginBench<Size>({
   name: 'throughput',
   title: 'Throughput: Shale vs Redis (redis-benchmark)',
   sizes: {
-    tiny: { seconds: 0.8, keyspace: 10_000, clients: 50, pipeline: 16, dataSize: 3 },
-    default: { seconds: 1.5, keyspace: 100_000, clients: 50, pipeline: 16, dataSize: 3 },
-    large: { seconds: 6, keyspace: 1_000_000, clients: 50, pipeline: 16, dataSize: 3 },
+    tiny: { seconds: 0.8, keyspace: 10_000, clients: 50, pipeline: 16, dataSize: 3, warmupSeconds: 0.2 },
+    default: { seconds: 1.5, keyspace: 100_000, clients: 50, pipeline: 16, dataSize: 3, warmupSeconds: 0.5 },
+    large: { seconds: 6, keyspace: 1_000_000, clients: 50, pipeline: 16, dataSize: 3, warmupSeconds: 2 },
   },
 });
 const S = ctx.size;
@@ -118,6 +120,16 @@ const modes: ['P1' | 'P16', number][] = [
   ['P1', 1],
   ['P16', S.pipeline],
 ];
+// A long-running server is warm: give Node's JIT every command's code path first (Redis too,
+// alike), then start from FLUSHALL as before.
+section(`warm-up: every command for ${S.warmupSeconds} s on each server, not measured`);
+for (const test of TESTS) {
+  if (test.needs.some((c) => !shaleCommands.has(c))) continue;
+  for (const srv of [shale, redis]) {
+    if (test.setup) await test.setup(srv);
+    await redisBenchmarkTimed(srv.port, benchArgs(test, 1), S.warmupSeconds * 1000).catch(() => undefined);
+  }
+}
 let run = 0;
 const totalRuns = modes.length * TESTS.length;
 const empty = { shaleRps: null, redisRps: null, shaleAvgMs: null, redisAvgMs: null, ratio: null };
@@ -241,7 +253,8 @@ ${detail('P16')}
   one sorted set, HSET/HGET one hash, as redis-benchmark's own tests do; so the collections grow to however many elements
   each server added in its ${S.seconds} s, which is more for the faster server.
 - **Order.** The commands run in the order of the tables, the two servers taking turns on which goes first; each
-  server starts each of the two passes (without / with pipelining) from FLUSHALL.
+  server starts each of the two passes (without / with pipelining) from FLUSHALL. Before both passes, every command ran
+  for ${S.warmupSeconds} s on each server, unmeasured: a long-running Node process has its hot paths compiled, a fresh one not.
 - **Figures.** The ratio is Shale / Redis requests/s. Mean latency is closed-loop (50 clients waiting on replies), not
   latency at a fixed rate: see \`bench/results/latency.md\` for that. Commands Shale does not implement (per \`COMMAND LIST\`)
   are listed as such.
