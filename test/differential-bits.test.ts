@@ -10,43 +10,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { haveRedisServer, type Raw, RawClient, RedisReference } from './support/redis-reference.ts';
 import { ShaleProcess } from './support/shale-server.ts';
+import { Gen } from './support/gen.ts';
 
 const SEED = Number(process.env.SHALE_BITS_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const STEPS = Number(process.env.SHALE_BITS_STEPS ?? 6000);
 const CHECK = process.env.SHALE_BITS_CHECK === '1';
-
-/** mulberry32. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-class Gen {
-  readonly r: () => number;
-  constructor(seed: number) {
-    this.r = rng(seed);
-  }
-  int(lo: number, hi: number): number {
-    return lo + Math.floor(this.r() * (hi - lo + 1));
-  }
-  pick<T>(xs: readonly T[]): T {
-    return xs[Math.floor(this.r() * xs.length)]!;
-  }
-  chance(p: number): boolean {
-    return this.r() < p;
-  }
-  bytes(n: number): string {
-    let s = '';
-    for (let i = 0; i < n; i++) s += String.fromCharCode(this.int(0, 255));
-    return s;
-  }
-}
 
 type Cmd = string[];
 

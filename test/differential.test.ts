@@ -11,37 +11,10 @@ import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { haveRedisServer, type Raw, RawClient, RedisReference } from './support/redis-reference.ts';
 import { ShaleProcess } from './support/shale-server.ts';
+import { Gen } from './support/gen.ts';
 
 const SEED = Number(process.env.SHALE_DIFF_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const STEPS = Number(process.env.SHALE_DIFF_STEPS ?? 20_000);
-
-/** mulberry32: small, fast, seedable. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-class Gen {
-  readonly r: () => number;
-  constructor(seed: number) {
-    this.r = rng(seed);
-  }
-  int(lo: number, hi: number): number {
-    return lo + Math.floor(this.r() * (hi - lo + 1));
-  }
-  pick<T>(xs: readonly T[]): T {
-    return xs[Math.floor(this.r() * xs.length)]!;
-  }
-  chance(p: number): boolean {
-    return this.r() < p;
-  }
-}
 
 const KEYS = ['k0', 'k1', 'k2', 'k3', 'k4', 'k5', 'k6', '\x00bin\xffkey', 'hbig', 'num'];
 const FIELDS = ['f0', 'f1', 'f2', 'f3', 'f4', 'n', 'x'.repeat(70)];

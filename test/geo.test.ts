@@ -8,6 +8,7 @@ import { asin, cos, sin } from '../src/types/zset-geomath.ts';
 import { decodeScore, encodeScore, formatFixed, standardGeohash } from '../src/types/zset-geohash.ts';
 import { haveRedisServer, type Raw, RawClient, RedisReference } from './support/redis-reference.ts';
 import { ShaleProcess } from './support/shale-server.ts';
+import { rng } from './support/gen.ts';
 
 // ------------------------------------------------------------------ fixed-point references
 
@@ -73,17 +74,6 @@ function asinFixed(y: number): bigint {
     z += ((target - s) << BITS) / c;
   }
   return z;
-}
-
-/** A deterministic pseudo-random sequence. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('geo math', () => {
