@@ -5,41 +5,26 @@
  * (differential-bits.test.ts) covers breadth.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { haveRedisServer, RawClient, RedisReference } from './support/redis-reference.ts';
+import { haveRedisServer, RawClient } from './support/redis-reference.ts';
 import { ShaleProcess } from './support/shale-server.ts';
+import { SideBySide, words } from './support/side-by-side.ts';
 
-let redis: RedisReference;
-let shale: ShaleProcess;
+let sb: SideBySide;
 let r: RawClient;
 let s: RawClient;
 
-/** Runs commands on both servers (in a scratch db) and returns the mismatches. */
-async function script(cmds: string[][]): Promise<string[]> {
-  const bad: string[] = [];
-  for (const cl of [r, s]) {
-    await cl.call('SELECT', '5');
-    await cl.call('FLUSHDB');
-  }
-  for (const cmd of cmds) {
-    const [a, b] = await Promise.all([r.call(...cmd), s.call(...cmd)]);
-    if (JSON.stringify(a) !== JSON.stringify(b)) bad.push(`${JSON.stringify(cmd)}\n  redis: ${JSON.stringify(a)}\n  shale: ${JSON.stringify(b)}`);
-  }
-  return bad;
-}
+const script = (cmds: string[][], db = 5) => sb.script(db, cmds);
 
-const w = (line: string) => line.split(' ');
+const w = words;
 
 describe.skipIf(!haveRedisServer())('bitmaps match Redis', () => {
   beforeAll(async () => {
-    [redis, shale] = await Promise.all([RedisReference.start(), ShaleProcess.start()]);
-    r = await RawClient.connect(redis.port);
-    s = await RawClient.connect(shale.port);
+    sb = await SideBySide.start();
+    ({ r, s } = sb);
   }, 60_000);
 
   afterAll(async () => {
-    r?.close();
-    s?.close();
-    await Promise.all([redis?.stop(), shale?.cleanup()]);
+    await sb?.stop();
   });
 
   it('SETBIT / GETBIT: growth, old values, errors, encodings', async () => {

@@ -5,28 +5,16 @@
  * a large dense HLL estimates the same on both.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { haveRedisServer, type Raw, RawClient, RedisReference } from './support/redis-reference.ts';
-import { ShaleProcess } from './support/shale-server.ts';
+import { haveRedisServer, type Raw, RawClient } from './support/redis-reference.ts';
+import { SideBySide, words } from './support/side-by-side.ts';
 
-let redis: RedisReference;
-let shale: ShaleProcess;
+let sb: SideBySide;
 let r: RawClient;
 let s: RawClient;
 
-async function script(cmds: string[][]): Promise<string[]> {
-  const bad: string[] = [];
-  for (const cl of [r, s]) {
-    await cl.call('SELECT', '6');
-    await cl.call('FLUSHDB');
-  }
-  for (const cmd of cmds) {
-    const [a, b] = await Promise.all([r.call(...cmd), s.call(...cmd)]);
-    if (JSON.stringify(a) !== JSON.stringify(b)) bad.push(`${JSON.stringify(cmd).slice(0, 300)}\n  redis: ${JSON.stringify(a).slice(0, 300)}\n  shale: ${JSON.stringify(b).slice(0, 300)}`);
-  }
-  return bad;
-}
+const script = (cmds: string[][], db = 6) => sb.script(db, cmds);
 
-const w = (line: string) => line.split(' ');
+const w = words;
 const elems = (prefix: string, n: number, from = 0) => Array.from({ length: n }, (_, i) => `${prefix}${from + i}`);
 
 /** A bulk reply's bytes. */
@@ -37,15 +25,12 @@ function bulk(x: Raw): Buffer {
 
 describe.skipIf(!haveRedisServer())('HyperLogLog matches Redis byte for byte', () => {
   beforeAll(async () => {
-    [redis, shale] = await Promise.all([RedisReference.start(), ShaleProcess.start()]);
-    r = await RawClient.connect(redis.port);
-    s = await RawClient.connect(shale.port);
+    sb = await SideBySide.start();
+    ({ r, s } = sb);
   }, 60_000);
 
   afterAll(async () => {
-    r?.close();
-    s?.close();
-    await Promise.all([redis?.stop(), shale?.cleanup()]);
+    await sb?.stop();
   });
 
   it('PFADD / PFCOUNT / PFMERGE, the cached cardinality and the sparse-to-dense switch', async () => {

@@ -4,44 +4,27 @@
  * back from storage after a restart. The random differential test covers breadth.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { haveRedisServer, type Raw, RawClient, RedisReference } from './support/redis-reference.ts';
+import { haveRedisServer, RawClient, RedisReference } from './support/redis-reference.ts';
 import { ShaleProcess } from './support/shale-server.ts';
+import { SideBySide, words } from './support/side-by-side.ts';
 
-let redis: RedisReference;
-let shale: ShaleProcess;
+let sb: SideBySide;
 let r: RawClient;
 let s: RawClient;
 
-async function both(cmd: (string | Buffer)[]): Promise<[Raw, Raw]> {
-  return (await Promise.all([r.call(...cmd), s.call(...cmd)])) as [Raw, Raw];
-}
+const script = (cmds: string[][], db = 9) => sb.script(db, cmds);
+const both = (cmd: (string | Buffer)[]) => sb.both(cmd);
 
-async function script(cmds: string[][], db = '9'): Promise<string[]> {
-  const bad: string[] = [];
-  for (const cl of [r, s]) {
-    await cl.call('SELECT', db);
-    await cl.call('FLUSHDB');
-  }
-  for (const cmd of cmds) {
-    const [a, b] = await both(cmd);
-    if (JSON.stringify(a) !== JSON.stringify(b)) bad.push(`${JSON.stringify(cmd)}\n  redis: ${JSON.stringify(a).slice(0, 400)}\n  shale: ${JSON.stringify(b).slice(0, 400)}`);
-  }
-  return bad;
-}
-
-const w = (line: string) => line.split(' ');
+const w = words;
 
 describe.skipIf(!haveRedisServer())('SORT matches Redis', () => {
   beforeAll(async () => {
-    [redis, shale] = await Promise.all([RedisReference.start(), ShaleProcess.start()]);
-    r = await RawClient.connect(redis.port);
-    s = await RawClient.connect(shale.port);
+    sb = await SideBySide.start();
+    ({ r, s } = sb);
   }, 60_000);
 
   afterAll(async () => {
-    r?.close();
-    s?.close();
-    await Promise.all([redis?.stop(), shale?.cleanup()]);
+    await sb?.stop();
   });
 
   it('lists: numeric, ALPHA, LIMIT, DESC, BY nosort, errors', async () => {

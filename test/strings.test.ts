@@ -4,42 +4,26 @@
  * covers breadth, these pin known corner cases).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { haveRedisServer, type Raw, RawClient, RedisReference } from './support/redis-reference.ts';
-import { ShaleProcess } from './support/shale-server.ts';
+import { haveRedisServer, type Raw, RawClient } from './support/redis-reference.ts';
+import { SideBySide, words } from './support/side-by-side.ts';
 
-let redis: RedisReference;
-let shale: ShaleProcess;
+let sb: SideBySide;
 let r: RawClient;
 let s: RawClient;
 
-/** Runs commands on both servers (in a scratch db) and returns the mismatches. */
-async function script(cmds: string[][]): Promise<string[]> {
-  const bad: string[] = [];
-  for (const cl of [r, s]) {
-    await cl.call('SELECT', '4');
-    await cl.call('FLUSHDB');
-  }
-  for (const cmd of cmds) {
-    const [a, b] = await Promise.all([r.call(...cmd), s.call(...cmd)]);
-    if (JSON.stringify(a) !== JSON.stringify(b)) bad.push(`${JSON.stringify(cmd)}\n  redis: ${JSON.stringify(a)}\n  shale: ${JSON.stringify(b)}`);
-  }
-  return bad;
-}
+const script = (cmds: string[][], db = 4) => sb.script(db, cmds);
 
-const w = (line: string) => line.split(' ');
+const w = words;
 
 describe.skipIf(!haveRedisServer())('strings and hashes match Redis', () => {
   beforeAll(async () => {
     const conf = ['--hash-max-listpack-entries', '128'];
-    [redis, shale] = await Promise.all([RedisReference.start(conf), ShaleProcess.start({ args: conf })]);
-    r = await RawClient.connect(redis.port);
-    s = await RawClient.connect(shale.port);
+    sb = await SideBySide.start(conf);
+    ({ r, s } = sb);
   }, 60_000);
 
   afterAll(async () => {
-    r?.close();
-    s?.close();
-    await Promise.all([redis?.stop(), shale?.cleanup()]);
+    await sb?.stop();
   });
 
   it('SET options and errors', async () => {
