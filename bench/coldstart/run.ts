@@ -27,6 +27,7 @@ import { Keyspace } from '../../src/types/keyspace.ts';
 import { busyProcesses, cpuBusyPercent, machineInfo, machineMarkdown, repoRoot } from '../lib/machine.ts';
 import { median } from '../lib/measure.ts';
 import { fmtCount, fmtMet, fmtMs, mdTable, textTable, writeResults } from '../lib/report.ts';
+import { freePort } from '../lib/servers.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -65,17 +66,6 @@ const ENTRY = shaleEntry();
 
 function dirBytes(d: string): number {
   return readdirSync(d, { withFileTypes: true }).reduce((n, e) => n + (e.isDirectory() ? dirBytes(path.join(d, e.name)) : statSync(path.join(d, e.name)).size), 0);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** One RESP request/reply on a fresh connection; rejects on refusal. */

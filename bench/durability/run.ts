@@ -21,6 +21,7 @@ import { busyProcesses, cpuBusyPercent, machineInfo, machineMarkdown, repoRoot }
 import { Latency, type LatencySummary } from '../lib/measure.ts';
 import { fmtCount, fmtMs, mdTable, resultsDir, textTable, writeResults } from '../lib/report.ts';
 import { chartSvg } from './chart.ts';
+import { freePort } from '../lib/servers.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -37,17 +38,6 @@ const seconds = Number(args.seconds);
 /** S3 Standard PUT price (USD per 1,000), for the monthly cost column. */
 const PUT_PRICE = 0.005;
 const SECONDS_PER_MONTH = 730 * 3600;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function infoNumbers(c: Redis): Promise<Record<string, number>> {
   const text = await c.info('persistence');

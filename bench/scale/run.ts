@@ -11,7 +11,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -20,6 +19,7 @@ import { busyProcesses, cpuBusyPercent, machineInfo, machineMarkdown, repoRoot }
 import { Latency, type LatencySummary, rng, type RunResult } from '../lib/measure.ts';
 import { progress, section } from '../lib/progress.ts';
 import { fmtCount, fmtMs, fmtRate, mdTable, textTable, writeResults } from '../lib/report.ts';
+import { freePort } from '../lib/servers.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -53,17 +53,6 @@ function parseMemory(s: string): number {
   if (!m) throw new Error(`bad memory size ${s}`);
   const mult: Record<string, number> = { b: 1, k: 1000, kb: 1024, m: 1e6, mb: 1024 ** 2, g: 1e9, gb: 1024 ** 3 };
   return Number(m[1]) * (mult[(m[2] ?? 'b').toLowerCase()] ?? 1);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 // ------------------------------------------------------------------ the server and its memory

@@ -12,7 +12,6 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -20,6 +19,7 @@ import { busyProcesses, cpuBusyPercent, machineInfo, machineMarkdown, repoRoot }
 import { type CpuProfile, formatSummary, summarizeProfile } from '../lib/cpuprofile.ts';
 import { progress, section } from '../lib/progress.ts';
 import { fmtCount, fmtMet, fmtMs, mdTable, textTable, writeResults } from '../lib/report.ts';
+import { freePort } from '../lib/servers.ts';
 
 const { values: args } = parseArgs({
   allowNegative: true, // --no-custom
@@ -48,17 +48,6 @@ interface Row {
   avgMs: number;
   p50Ms: number;
   p99Ms: number;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitReady(port: number, proc: ChildProcess): Promise<void> {

@@ -30,6 +30,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { crc32 } from 'node:zlib';
+import { rng } from './gen.ts';
 
 export type S3Op = 'GET' | 'PUT' | 'HEAD' | 'LIST' | 'DELETE' | 'BUCKET';
 
@@ -147,7 +148,7 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Te
   for (const b of options.buckets ?? []) buckets.set(b, new Map());
   const accessKeys = options.accessKeys ? new Set(options.accessKeys) : undefined;
   const vhostSuffix = `.${options.virtualHostSuffix ?? 'localhost'}`;
-  const random = options.seed === undefined ? Math.random : mulberry32(options.seed);
+  const random = options.seed === undefined ? Math.random : rng(options.seed);
   let faults: FaultConfig = {};
   const counts = newCounts();
   const sockets = new Set<Socket>();
@@ -656,15 +657,4 @@ function unescapeXml(s: string): string {
     if (named[e]) return named[e];
     return String.fromCodePoint(e[1] === 'x' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10));
   });
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
