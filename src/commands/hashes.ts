@@ -14,6 +14,7 @@ import {
   wrongArgs,
 } from '../types/replies.ts';
 import { type Entry, HashValue } from '../types/values.ts';
+import { parseScanOpts } from '../types/set-args.ts';
 import type { CommandModule, ExecContext } from './types.ts';
 
 const LONG_MAX = 9223372036854775807n;
@@ -108,24 +109,9 @@ async function hscan(ctx: ExecContext, args: string[]): Promise<Reply> {
   const got = readHash(ctx, key);
   if (got instanceof ErrorReply) return got;
   if (!got) return ['0', []];
-  let count = 10;
-  let pattern: string | undefined;
-  for (let i = 3; i < args.length; ) {
-    const opt = args[i]!.toLowerCase();
-    const left = args.length - i;
-    if (opt === 'count' && left >= 2) {
-      const v = parseInt64(args[i + 1]!);
-      if (v === undefined) return new ErrorReply('ERR value is not an integer or out of range');
-      if (v < 1n) return SYNTAX;
-      count = v > 1_000_000n ? 1_000_000 : Number(v);
-      i += 2;
-    } else if (opt === 'match' && left >= 2) {
-      pattern = args[i + 1] === '*' ? undefined : args[i + 1];
-      i += 2;
-    } else {
-      return SYNTAX;
-    }
-  }
+  const opts = parseScanOpts(args, 3);
+  if (opts instanceof ErrorReply) return opts;
+  const { count, pattern } = opts;
   const h = got.h;
   const keep = (f: string) => pattern === undefined || globMatch(pattern, f);
   if (h.version === 0) {

@@ -15,6 +15,7 @@ import { POS_BIAS, ListValue } from './list.ts';
 import { decodeSetMeta, encodeSetMeta, SetValue, TAG_SET_INLINE, TAG_SET_SPLIT } from './set-value.ts';
 import { decodeZSetMeta, encodeZSetMeta, TAG_ZSET_INLINE, TAG_ZSET_SPLIT, ZSetValue } from './zset-value.ts';
 import { HashValue, type Value } from './values.ts';
+import { readVarint, varintLen, writeVarint } from './varint.ts';
 
 export const CATALOG_KEY = 'c';
 
@@ -246,34 +247,6 @@ function decodeItems(b: Buffer, at: number): string[] {
   return out;
 }
 
-function varintLen(n: number): number {
-  let len = 1;
-  while (n >= 128) {
-    n = Math.floor(n / 128);
-    len++;
-  }
-  return len;
-}
-
-function writeVarint(b: Buffer, at: number, n: number): number {
-  while (n >= 128) {
-    b[at++] = (n & 127) | 128;
-    n = Math.floor(n / 128);
-  }
-  b[at++] = n;
-  return at;
-}
-
-function readVarint(b: Buffer, at: number): [number, number] {
-  let n = 0;
-  let mul = 1;
-  for (;;) {
-    const c = b[at++]!;
-    n += (c & 127) * mul;
-    if (c < 128) return [n, at];
-    mul *= 128;
-  }
-}
 
 /** The TTL-index record value: the element version to clean up when the key expires. */
 export function encodeTtlValue(version: number): Uint8Array {

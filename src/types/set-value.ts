@@ -13,6 +13,7 @@
  * set: the STORE commands, SPOP's rebuild, RESTORE).
  */
 import { parseInt64 } from './numbers.ts';
+import { readVarint, varintLen, writeVarint } from './varint.ts';
 
 export const TAG_SET_INLINE = 6;
 export const TAG_SET_SPLIT = 7;
@@ -207,35 +208,6 @@ export function decodeSetMeta(b: Buffer): SetValue {
 }
 
 // Small binary helpers shared with zset-value.ts (kept here so neither imports encoding.ts).
-
-export function varintLen(n: number): number {
-  let len = 1;
-  while (n >= 128) {
-    n = Math.floor(n / 128);
-    len++;
-  }
-  return len;
-}
-
-export function writeVarint(b: Buffer, at: number, n: number): number {
-  while (n >= 128) {
-    b[at++] = (n % 128) | 128;
-    n = Math.floor(n / 128);
-  }
-  b[at++] = n;
-  return at;
-}
-
-export function readVarint(b: Buffer, at: number): [number, number] {
-  let n = 0;
-  let mul = 1;
-  for (;;) {
-    const c = b[at++]!;
-    n += (c & 127) * mul;
-    if (c < 128) return [n, at];
-    mul *= 128;
-  }
-}
 
 export function writeU64(b: Buffer, at: number, n: number): void {
   b.writeUInt32BE(Math.floor(n / 0x100000000), at);

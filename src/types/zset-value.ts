@@ -16,7 +16,8 @@
  * Inline scores are stored as a listpack stores them, so -0 becomes 0 as in Redis; a split set
  * keeps -0 (the 's' key encodes it as 0, where it sorts).
  */
-import { readU64, readVarint, varintLen, writeU64, writeVarint } from './set-value.ts';
+import { readVarint, varintLen, writeVarint } from './varint.ts';
+import { readU64, writeU64 } from './set-value.ts';
 import type { RankIndex } from './zset-rank.ts';
 
 export const TAG_ZSET_INLINE = 8;
