@@ -31,6 +31,8 @@ export class RankIndex {
   broken = false;
   private recount: Recount | undefined;
   private splitting: Promise<void> = Promise.resolve();
+  /** Some bucket may be over MAX_BUCKET (set by change(), rechecked after each re-cut). */
+  private oversized = false;
 
   /** An index of an empty set: every record will be reported through add(). */
   static empty(): RankIndex {
@@ -55,7 +57,7 @@ export class RankIndex {
 
   /** Whether a bucket outgrew its bound and no recount is running. */
   get wantsSplit(): boolean {
-    return this.ready && !this.recount && this.counts.some((c) => c > MAX_BUCKET);
+    return this.ready && !this.recount && this.oversized;
   }
 
   /** The bucket holding ascending rank `rank`: where it starts, and how many records precede it. */
@@ -104,6 +106,7 @@ export class RankIndex {
       this.bounds.splice(i, 1, ...bounds);
       this.counts.splice(i, 1, ...counts);
       this.ready = true;
+      this.oversized = this.counts.some((c) => c > MAX_BUCKET);
     } catch {
       this.broken = true;
     } finally {
@@ -115,7 +118,8 @@ export class RankIndex {
   /** Re-cuts the first oversized bucket (ZSetView.commit calls this when wantsSplit). */
   split(engine: EngineLike, prefix: string): Promise<void> {
     const i = this.counts.findIndex((c) => c > MAX_BUCKET);
-    if (i >= 0) this.splitting = this.recountBucket(engine, prefix, this.bounds[i]!);
+    if (i < 0) this.oversized = false;
+    else this.splitting = this.recountBucket(engine, prefix, this.bounds[i]!);
     return this.splitting;
   }
 
@@ -127,7 +131,9 @@ export class RankIndex {
   private change(suffix: string, d: number): void {
     // The old bucket's count stays exact during a recount (queries go on using it); the log
     // carries the change into the buckets that replace it.
-    this.counts[this.find(suffix)]! += d;
+    const i = this.find(suffix);
+    this.counts[i]! += d;
+    if (this.counts[i]! > MAX_BUCKET) this.oversized = true;
     const rc = this.recount;
     if (rc && suffix >= rc.lo && (rc.hi === undefined || suffix < rc.hi)) rc.log.push([suffix, d]);
   }
