@@ -71,7 +71,7 @@ describe('split lists at scale', () => {
     expect(records(batches)).toBe(2);
     expect(await ops.index(r, 20_000)).toBe('changed');
     expect(await ops.index(r, 0)).toBe('head');
-    expect(await ops.range(r, 30_000, 30_002)).toEqual(['e29999', 'e30000', 'e30001']);
+    expect(await ops.rangeStrings(r, 30_000, 30_002)).toEqual(['e29999', 'e30000', 'e30001']);
     expect(batches.flat().every((w) => (w.value?.length ?? 0) < 64)).toBe(true);
 
     // After a restart the metadata alone describes the list.
@@ -100,9 +100,9 @@ describe('split lists at scale', () => {
     const r = await list(ks, 'l');
     expect(await ops.remove(r, 0, 'x')).toBe(model.filter((s) => s === 'x').length);
     const kept = model.filter((s) => s !== 'x');
-    expect(await ops.range(r, 0, r.l.length - 1)).toEqual(kept);
+    expect(await ops.rangeStrings(r, 0, r.l.length - 1)).toEqual(kept);
     await ops.trim(r, 100, 5099);
-    expect(await ops.range(r, 0, r.l.length - 1)).toEqual(kept.slice(100, 5100));
+    expect(await ops.rangeStrings(r, 0, r.l.length - 1)).toEqual(kept.slice(100, 5100));
     const ns = ks.db(0).ns;
     for (let i = 0; i < 500 && ks.background.pendingCleanupJobs > 0; i++) await ks.background.tick();
     // Only the live version's records remain once cleanup has run.
@@ -136,6 +136,6 @@ describe('split lists at scale', () => {
     expect(ks.background.orphansFound).toBe(1);
     // The live list is untouched.
     const r = await list(ks, 'l');
-    expect(await ops.range(r, 2998, 2999)).toEqual(['e2998', 'e2999']);
+    expect(await ops.rangeStrings(r, 2998, 2999)).toEqual(['e2998', 'e2999']);
   });
 });

@@ -135,6 +135,22 @@ describe('reply encoder', () => {
   const r2 = (r: Parameters<typeof encode>[0]) => encode(r, 2).toString('latin1');
   const r3 = (r: Parameters<typeof encode>[0]) => encode(r, 3).toString('latin1');
 
+  it('writes lengths, integers and bytes exactly, short and long', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: fc.integer({ min: 0, max: 255 }).map((c) => String.fromCharCode(c)), maxLength: 100 }), (s) => {
+        expect(r2(s)).toBe(`$${s.length}\r\n${s}\r\n`);
+        expect(r2(Buffer.from(s, 'latin1'))).toBe(`$${s.length}\r\n${s}\r\n`);
+        expect(r2([s, s])).toBe(`*2\r\n$${s.length}\r\n${s}\r\n$${s.length}\r\n${s}\r\n`);
+      }),
+    );
+    for (const n of [0, 1, 9, 10, 99, 100, 999_999_999, 1e9, 2 ** 53 - 1, -0, -1, -(2 ** 53) + 1, 1.5e300]) {
+      expect(r2(n)).toBe(`:${Number.isSafeInteger(n) ? String(n) : BigInt(n).toString()}\r\n`);
+    }
+    fc.assert(fc.property(fc.integer(), (n) => r2(n) === `:${n}\r\n`));
+    const big = 'x'.repeat(70_000);
+    expect(r2(big)).toBe(`$70000\r\n${big}\r\n`);
+  });
+
   it('encodes every reply kind in RESP2', () => {
     expect(r2(null)).toBe('$-1\r\n');
     expect(r2(42)).toBe(':42\r\n');

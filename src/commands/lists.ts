@@ -111,9 +111,9 @@ function lmoveGeneric(ctx: ExecContext, src: string, dst: string, from: Where, t
   if (d instanceof ErrorReply) return d;
   if (src === dst && s.l.length === 1) {
     // Rotating a one-element list: the same list, its TTL kept (Redis pops and pushes back).
-    return map(ops.range(s, 0, 0), (v) => {
+    return map(ops.index(s, 0), (v) => {
       ctx.server.touchKey(ctx.db, src);
-      return v[0]!;
+      return v;
     });
   }
   const popped = ops.pop(s, from, 1);

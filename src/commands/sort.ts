@@ -20,7 +20,7 @@ import { SetView } from '../types/set-ops.ts';
 import { SetValue } from '../types/set-value.ts';
 import { ZSetView } from '../types/zset-ops.ts';
 import { ZSetValue } from '../types/zset-value.ts';
-import { create as createList, range as listRange, ref as listRef } from '../types/list-ops.ts';
+import { create as createList, rangeStrings, ref as listRef } from '../types/list-ops.ts';
 import { ListValue } from '../types/list.ts';
 import { parseInt64 } from '../types/numbers.ts';
 import { NOT_INTEGER, SYNTAX, WRONGTYPE } from '../types/replies.ts';
@@ -246,9 +246,9 @@ async function elementsOf(g: Guard, key: string, e: Entry, from: number, to: num
     const n = v.length;
     if (n === 0 || to < from) return [];
     const r = listRef(g.ks, g.db, key, e);
-    if (whole) return listRange(r, 0, n - 1);
+    if (whole) return rangeStrings(r, 0, n - 1);
     // Desc reads the range counted from the tail.
-    return desc ? listRange(r, n - 1 - to, n - 1 - from, true) : listRange(r, from, to);
+    return desc ? rangeStrings(r, n - 1 - to, n - 1 - from, true) : rangeStrings(r, from, to);
   }
   if (v instanceof SetValue) return new SetView(g, key, e, v).all();
   if (v instanceof ZSetValue) {

@@ -1000,10 +1000,13 @@ export class Engine implements TableSource {
     const m = this.manifest;
     const cursors: Cursor[] = [new MemCursor(this.memtable, reverse, start, end)];
     for (let i = this.frozen.length - 1; i >= 0; i--) cursors.push(new MemCursor(this.frozen[i]!, reverse, start, end));
-    const tables: TableCursor[] = [
-      ...m.l0.filter((s) => overlaps(s, start, end)).map((s) => new TableCursor(this, [s], reverse)),
-      ...m.runs.map((r) => new TableCursor(this, r.ssts, reverse)),
-    ];
+    // Only tables that can hold keys of the range: a short scan (a list range, a page) usually
+    // touches one layer, and each cursor skipped saves a seek.
+    const tables: TableCursor[] = m.l0.filter((s) => overlaps(s, start, end)).map((s) => new TableCursor(this, [s], reverse));
+    for (const r of m.runs) {
+      const ssts = overlappingRun(r.ssts, start, end);
+      if (ssts.length > 0) tables.push(new TableCursor(this, ssts, reverse));
+    }
     await Promise.all(tables.map((c) => c.seek(start, end)));
     cursors.push(...tables);
     return new MergeScan(cursors, options, options.snapshot?.seq ?? Infinity, this.now());
@@ -1147,6 +1150,23 @@ function findTable(ssts: SstMeta[], key: string): SstMeta | undefined {
   }
   const s = ssts[lo];
   return s && s.first <= key ? s : undefined;
+}
+
+/** The tables of a sorted run that overlap [start, end), found by binary search. */
+function overlappingRun(ssts: SstMeta[], start: string | undefined, end: string | undefined): SstMeta[] {
+  let lo = 0;
+  let hi = ssts.length;
+  if (start !== undefined) {
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (ssts[mid]!.last < start) lo = mid + 1;
+      else hi = mid;
+    }
+  }
+  let stop = lo;
+  if (end === undefined) stop = ssts.length;
+  else while (stop < ssts.length && ssts[stop]!.first < end) stop++;
+  return lo === 0 && stop === ssts.length ? ssts : ssts.slice(lo, stop);
 }
 
 function overlaps(s: SstMeta, start: string | undefined, end: string | undefined): boolean {

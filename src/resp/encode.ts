@@ -17,6 +17,9 @@ import {
 
 export type Protocol = 2 | 3;
 
+/** Strings and byte arrays up to this length are copied byte by byte in JS. */
+const SHORT = 32;
+
 /** A growable output buffer; replies for a pipeline batch go into one socket write. */
 export class Writer {
   private buf: Buffer;
@@ -41,14 +44,55 @@ export class Writer {
 
   /** Writes a binary string (chars 0-255) byte for byte. */
   str(s: string): void {
-    this.ensure(s.length);
-    this.len += this.buf.latin1Write(s, this.len);
+    const n = s.length;
+    this.ensure(n);
+    // Short strings (headers, small elements) are copied in JS: cheaper than a native call.
+    if (n <= SHORT) {
+      const buf = this.buf;
+      let at = this.len;
+      for (let i = 0; i < n; i++) buf[at++] = s.charCodeAt(i);
+      this.len = at;
+    } else {
+      this.len += this.buf.latin1Write(s, this.len);
+    }
   }
 
   bytes(b: Uint8Array): void {
-    this.ensure(b.length);
-    this.buf.set(b, this.len);
-    this.len += b.length;
+    const n = b.length;
+    this.ensure(n);
+    if (n <= SHORT) {
+      const buf = this.buf;
+      let at = this.len;
+      for (let i = 0; i < n; i++) buf[at++] = b[i]!;
+      this.len = at;
+    } else {
+      this.buf.set(b, this.len);
+      this.len += n;
+    }
+  }
+
+  /** A RESP header: the type char, a non-negative length, CRLF (no string built). */
+  header(type: number, n: number): void {
+    if (n >= 1e9) {
+      this.str(`${String.fromCharCode(type)}${n}\r\n`);
+      return;
+    }
+    this.ensure(13);
+    const buf = this.buf;
+    let at = this.len;
+    buf[at++] = type;
+    let div = 1;
+    while (div * 10 <= n) div *= 10;
+    for (; div >= 1; div /= 10) buf[at++] = 48 + (Math.floor(n / div) % 10);
+    buf[at++] = 13;
+    buf[at++] = 10;
+    this.len = at;
+  }
+
+  crlf(): void {
+    this.ensure(2);
+    this.buf[this.len++] = 13;
+    this.buf[this.len++] = 10;
   }
 
   /** Returns the bytes written so far and starts empty again. */
@@ -101,18 +145,19 @@ export function encodeReply(w: Writer, r: Reply, proto: Protocol): void {
   if (r === null) {
     w.str(proto === 3 ? '_\r\n' : '$-1\r\n');
   } else if (typeof r === 'string') {
-    w.str(`$${r.length}\r\n`);
+    w.header(0x24 /* $ */, r.length);
     w.str(r);
-    w.str('\r\n');
+    w.crlf();
   } else if (typeof r === 'number' || typeof r === 'bigint') {
-    w.str(`:${integer(r)}\r\n`);
+    if (typeof r === 'number' && r >= 0 && r < 1e9 && Number.isInteger(r)) w.header(0x3a /* : */, r);
+    else w.str(`:${integer(r)}\r\n`);
   } else if (Array.isArray(r)) {
-    w.str(`*${r.length}\r\n`);
+    w.header(0x2a /* * */, r.length);
     for (const x of r) encodeReply(w, x, proto);
   } else if (r instanceof Uint8Array) {
-    w.str(`$${r.length}\r\n`);
+    w.header(0x24 /* $ */, r.length);
     w.bytes(r);
-    w.str('\r\n');
+    w.crlf();
   } else if (r instanceof SimpleString) {
     w.str(`+${line(r.value)}\r\n`);
   } else if (r instanceof ErrorReply) {

@@ -96,6 +96,8 @@ export class Connection implements ClientIO {
 
   private pumpLoop(): void {
     this.running = true;
+    // Replies of commands that finish synchronously go out in the flush below, not in a tick each.
+    this.flushScheduled = true;
     const c = this.client;
     while (!c.closing) {
       const argv = this.parser.next();

@@ -175,12 +175,30 @@ function decodePairs(b: Buffer, at: number): Map<string, string> {
   return map;
 }
 
+/**
+ * Tag byte, then the header as a MessagePack map, written by hand: this runs on every write
+ * to a big collection, and a generic encoder costs more than the rest of such a write.
+ */
 export function encodeSplit(tag: number, header: SplitHeader): Uint8Array {
-  const body = pack(header);
-  const b = Buffer.allocUnsafe(1 + body.length);
+  const fields: [number, number][] = [[0x76 /* v */, header.v], [0x6e /* n */, header.n]];
+  if (header.h !== undefined) fields.push([0x68 /* h */, header.h]);
+  const b = Buffer.allocUnsafe(2 + fields.length * 11);
   b[0] = tag;
-  body.copy(b, 1);
-  return b;
+  b[1] = 0x80 | fields.length; // fixmap
+  let at = 2;
+  for (const [name, n] of fields) {
+    b[at++] = 0xa1; // fixstr of one char
+    b[at++] = name;
+    if (n >= -32 && n < 128) b[at++] = n & 0xff; // positive or negative fixint
+    else if (n >= -0x80000000 && n < 0x80000000) {
+      b[at++] = 0xd2; // int 32
+      at = b.writeInt32BE(n, at);
+    } else {
+      b[at++] = 0xcb; // float 64: exact for every safe integer
+      at = b.writeDoubleBE(n, at);
+    }
+  }
+  return b.subarray(0, at);
 }
 
 export function encodeValue(v: Value): Uint8Array {

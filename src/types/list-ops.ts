@@ -55,18 +55,19 @@ async function pinned<T>(r: ListRef, body: () => Promise<T>): Promise<T> {
 }
 
 /**
- * Elements at positions [from, to) of a split list, in order (or reversed). The range is
- * known exactly, so one element is a point get (bloom filters apply) and more are a forward
- * scan, reversed in memory when asked: reverse engine scans are never needed.
+ * Elements at positions [from, to) of a split list, in order (or reversed), as the engine's
+ * bytes: replies send them as they are, callers that need strings decode. The range is known
+ * exactly, so one element is a point get (bloom filters apply) and more are a forward scan,
+ * reversed in memory when asked: reverse engine scans are never needed.
  */
-async function readPositions(r: ListRef, from: number, to: number, reverse = false): Promise<string[]> {
-  const out: string[] = [];
+async function readPositions(r: ListRef, from: number, to: number, reverse = false): Promise<Uint8Array[]> {
+  const out: Uint8Array[] = [];
   if (to <= from) return out;
   if (to - from === 1) {
     const v = await r.ks.engine.get(posKey(r, from));
-    if (v) out.push(fromBytes(v));
+    if (v) out.push(v);
   } else {
-    for (const e of await r.ks.engine.scanAll({ start: posKey(r, from), end: posKey(r, to), limit: to - from })) out.push(fromBytes(e.value));
+    for (const e of await r.ks.engine.scanAll({ start: posKey(r, from), end: posKey(r, to), limit: to - from })) out.push(e.value);
   }
   if (out.length !== to - from) throw new Error(`list ${JSON.stringify(r.key)}: ${out.length} of ${to - from} elements found`);
   return reverse ? out.reverse() : out;
@@ -82,8 +83,11 @@ export function create(ks: Keyspace, db: number, key: string, elems: string[]): 
 
 // ---------------------------------------------------------------------------------------- reads
 
-/** Elements [start, stop] (0 <= start <= stop < length), optionally reversed. */
-export function range(r: ListRef, start: number, stop: number, reverse = false): string[] | Promise<string[]> {
+/**
+ * Elements [start, stop] (0 <= start <= stop < length), optionally reversed. A split list's
+ * elements come as bytes, fit for a reply without a round trip through strings.
+ */
+export function range(r: ListRef, start: number, stop: number, reverse = false): string[] | Promise<Uint8Array[]> {
   const l = r.l;
   if (!l.split) {
     const out = l.items.slice(start, stop + 1);
@@ -92,11 +96,17 @@ export function range(r: ListRef, start: number, stop: number, reverse = false):
   return pinned(r, () => readPositions(r, l.pos(start), l.pos(stop) + 1, reverse));
 }
 
+/** range() as strings, for callers that work on the elements (SORT). */
+export async function rangeStrings(r: ListRef, start: number, stop: number, reverse = false): Promise<string[]> {
+  const v = await range(r, start, stop, reverse);
+  return v.map((x) => (typeof x === 'string' ? x : fromBytes(x)));
+}
+
 /** The element at index i (0 <= i < length). */
 export function index(r: ListRef, i: number): string | Promise<string> {
   const l = r.l;
   if (!l.split) return l.items[i]!;
-  return pinned(r, async () => (await readPositions(r, l.pos(i), l.pos(i) + 1))[0]!);
+  return pinned(r, async () => fromBytes((await readPositions(r, l.pos(i), l.pos(i) + 1))[0]!));
 }
 
 /**
@@ -116,7 +126,7 @@ export async function scanFrom(r: ListRef, from: Where, visit: (elem: string, i:
     while (i < n) {
       const take = Math.min(LIST_CHUNK, n - i);
       const chunk = from === 'head' ? await readPositions(r, l.pos(i), l.pos(i + take)) : await readPositions(r, l.pos(len - i - take), l.pos(len - i), true);
-      for (const s of chunk) if (!visit(s, i++)) return;
+      for (const b of chunk) if (!visit(fromBytes(b), i++)) return;
     }
   });
 }
@@ -176,7 +186,7 @@ export function pop(r: ListRef, where: Where, n: number): string[] | Promise<str
   }
   return pinned(r, async () => {
     const from = where === 'head' ? l.head : l.head + l.count - n;
-    const out = await readPositions(r, from, from + n, where === 'tail');
+    const out = (await readPositions(r, from, from + n, where === 'tail')).map(fromBytes);
     const records: EngineWrite[] = [];
     for (let p = from; p < from + n; p++) records.push({ key: posKey(r, p) });
     if (where === 'head') l.head += n;
@@ -235,13 +245,14 @@ async function insertSplit(r: ListRef, at: number, value: string): Promise<numbe
       const records: EngineWrite[] = [];
       if (left <= right) {
         // Move [0, at) one position towards the head; the new element takes position at-1.
+        // (Copies: what the engine returns may be a view of a whole cached block.)
         const moved = await readPositions(r, l.head, l.pos(at));
-        for (let k = 0; k < moved.length; k++) records.push({ key: posKey(r, l.head + k - 1), value: bytes(moved[k]!) });
+        for (let k = 0; k < moved.length; k++) records.push({ key: posKey(r, l.head + k - 1), value: new Uint8Array(moved[k]!) });
         l.head--;
         records.push({ key: posKey(r, l.pos(at)), value: bytes(value) });
       } else {
         const moved = await readPositions(r, l.pos(at), l.head + n);
-        for (let k = 0; k < moved.length; k++) records.push({ key: posKey(r, l.pos(at) + 1 + k), value: bytes(moved[k]!) });
+        for (let k = 0; k < moved.length; k++) records.push({ key: posKey(r, l.pos(at) + 1 + k), value: new Uint8Array(moved[k]!) });
         records.push({ key: posKey(r, l.pos(at)), value: bytes(value) });
       }
       l.count++;
@@ -362,7 +373,7 @@ async function rewrite(
       for (let i = from; i < to; ) {
         const take = Math.min(LIST_CHUNK, to - i);
         const chunk = await readPositions(r, l.pos(i), l.pos(i + take));
-        for (const s of chunk) fn(s, i++, emit);
+        for (const b of chunk) fn(fromBytes(b), i++, emit);
         if (batch.length >= LIST_CHUNK) {
           ks.writeRaw(batch);
           batch = [];
