@@ -8,7 +8,7 @@ import { setImmediate as yieldLoop, setTimeout as sleep } from 'node:timers/prom
 import { LRUCache } from 'lru-cache';
 import { pad20, Writer } from './codec.ts';
 import { type Cursor, MemCursor, TableCursor, type TableSource } from './cursors.ts';
-import { CorruptionError, EngineClosedError, FencedError, assert } from './errors.ts';
+import { CorruptionError, EngineClosedError, FencedError, WorkerFailedError, assert } from './errors.ts';
 import { decodeManifest, emptyManifest, encodeManifest, type ManifestData, manifestKey, type SortedRun } from './manifest.ts';
 import { type Chain, Memtable } from './memtable.ts';
 import { ResilientStore } from './objectstore/resilient.ts';
@@ -575,9 +575,9 @@ export class Engine implements TableSource {
         this.storeFailure = undefined;
       } catch (e) {
         // A store outage keeps the table frozen (the WAL still holds its entries) and retries
-        // with backoff; writers stall at maxFrozenMemtables meanwhile. Fencing and corruption
-        // cannot heal: they stop the engine.
-        if (this.failure || this.closed || e instanceof FencedError || e instanceof CorruptionError || e instanceof EngineClosedError) throw e;
+        // with backoff; writers stall at maxFrozenMemtables meanwhile. Fencing, corruption and
+        // workers that cannot run do not heal: they stop the engine.
+        if (this.failure || this.closed || e instanceof FencedError || e instanceof CorruptionError || e instanceof EngineClosedError || e instanceof WorkerFailedError) throw e;
         this.storeFailure = e as Error;
         await sleep(Math.min(2000, 100 * 2 ** Math.min(failures++, 5)));
       }

@@ -28,3 +28,11 @@ export class EngineClosedError extends Error {
 export function assert(cond: unknown, what: string): asserts cond {
   if (!cond) throw new Error(`engine invariant violated: ${what}`);
 }
+
+/** The engine's worker threads cannot run (they die before finishing any task). */
+export class WorkerFailedError extends Error {
+  constructor(detail: string) {
+    super(`engine worker failed: ${detail}`);
+    this.name = 'WorkerFailedError';
+  }
+}

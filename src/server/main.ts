@@ -126,10 +126,10 @@ export async function main(argv: string[] = process.argv.slice(2), env: Record<s
 await main();
 
 /**
- * The engine's write-side memory, sized from maxmemory (as set at start) so that a small
- * instance stays small: each memtable (up to three are in memory), the unflushed WAL and a
- * compaction part a 16th of it, within the engine's defaults. The caches keep their defaults:
- * every table's index and filter must stay cached, or each read pays for them again.
+ * The engine's memory, sized from maxmemory (as set at start) so that a small instance stays
+ * small: each memtable (up to three are in memory), the unflushed WAL, a compaction part and
+ * the block cache a 16th of it, within the engine's defaults. The table-metadata cache keeps its
+ * default: every table's index and filter must stay cached, or each read pays for them again.
  */
 function engineBuffers(maxmemory: number): Partial<EngineOptions> {
   if (maxmemory <= 0) return {};
@@ -138,5 +138,6 @@ function engineBuffers(maxmemory: number): Partial<EngineOptions> {
     memtableBytes: part(8 << 20, 64 << 20),
     maxUnflushedWalBytes: part(8 << 20, 64 << 20),
     compactionChunkBytes: part(16 << 20, 64 << 20),
+    blockCacheBytes: part(8 << 20, 64 << 20),
   };
 }
