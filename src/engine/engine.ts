@@ -112,6 +112,10 @@ export class Engine implements TableSource {
   private frozen: Memtable[] = [];
   private l0Flushing: Promise<void> | undefined;
   private compacting: Promise<void> | undefined;
+  /** The main compaction lane is merging sorted runs (L0 may then compact beside it). */
+  private mergingRuns = false;
+  /** An L0 compaction running beside a merge of runs (maybeCompactL0). */
+  private l0Compacting: Promise<void> | undefined;
   private openCompactTimer: NodeJS.Timeout | undefined;
 
   private _lastSeq = 0;
@@ -668,7 +672,11 @@ export class Engine implements TableSource {
   // ---------------------------------------------------------------- compaction
 
   private maybeCompact(): void {
-    if (!this.o.autoCompact || this.compacting || this.closing || this.failure) return;
+    if (!this.o.autoCompact || this.closing || this.failure) return;
+    if (this.compacting) {
+      this.maybeCompactL0();
+      return;
+    }
     if (!this.pickCompaction()) return;
     this.compacting = this.compactLoop().then(
       () => {
@@ -677,15 +685,45 @@ export class Engine implements TableSource {
       },
       (e: Error) => {
         this.compacting = undefined;
-        // A transient store failure just waits for the next trigger; these cannot heal.
-        if (e instanceof FencedError || e instanceof CorruptionError) this.fail(e);
+        this.compactionFailed(e);
       },
     );
   }
 
+  /**
+   * While a long merge of sorted runs is under way, L0 tables are compacted beside it (their
+   * inputs never overlap: an L0 compaction makes a new newest run), so writers do not stall
+   * at l0StallCount until the big merge ends.
+   */
+  private maybeCompactL0(): void {
+    const m = this.manifest;
+    if (!this.mergingRuns || this.l0Compacting || m.l0.length < this.o.l0CompactionTrigger) return;
+    this.l0Compacting = this.runCompaction(m.l0, []).then(
+      () => {
+        this.l0Compacting = undefined;
+        this.checkCapacity();
+        this.maybeCompact();
+      },
+      (e: Error) => {
+        this.l0Compacting = undefined;
+        this.compactionFailed(e);
+      },
+    );
+  }
+
+  /** A transient store failure just waits for the next trigger; these cannot heal. */
+  private compactionFailed(e: Error): void {
+    if (e instanceof FencedError || e instanceof CorruptionError || e instanceof WorkerFailedError) this.fail(e);
+  }
+
+  /** Waits until no compaction runs. */
+  private async compactionsIdle(): Promise<void> {
+    while (this.compacting || this.l0Compacting) await (this.compacting ?? this.l0Compacting);
+  }
+
   /** Runs compactions until none is due; `full` first merges every table into one run. */
   async compact(options: { full?: boolean } = {}): Promise<void> {
-    while (this.compacting) await this.compacting;
+    await this.compactionsIdle();
     const m = this.manifest;
     const run =
       options.full && m.l0.length + m.runs.length > 0
@@ -704,7 +742,13 @@ export class Engine implements TableSource {
 
   private async compactLoop(): Promise<void> {
     for (let job = this.pickCompaction(); job && !this.failure; job = this.pickCompaction()) {
-      await this.runCompaction(job.l0, job.runs);
+      this.mergingRuns = job.runs.length > 0;
+      if (this.mergingRuns) this.maybeCompactL0();
+      try {
+        await this.runCompaction(job.l0, job.runs);
+      } finally {
+        this.mergingRuns = false;
+      }
       this.checkCapacity();
     }
   }
@@ -712,7 +756,8 @@ export class Engine implements TableSource {
   /** Size-tiered: all L0 tables once there are enough, else the newest runs of similar size. */
   private pickCompaction(): { l0: SstMeta[]; runs: SortedRun[] } | undefined {
     const m = this.manifest;
-    if (m.l0.length >= this.o.l0CompactionTrigger) return { l0: m.l0, runs: [] };
+    // L0 tables being compacted beside a merge are not picked twice.
+    if (m.l0.length >= this.o.l0CompactionTrigger && !this.l0Compacting) return { l0: m.l0, runs: [] };
     const runs = m.runs;
     if (runs.length < 2) return undefined;
     const size = (r: SortedRun) => r.ssts.reduce((n, s) => n + s.size, 0);
@@ -1026,7 +1071,7 @@ export class Engine implements TableSource {
         this.freeze();
       }
       while (this.l0Flushing) await this.l0Flushing;
-      while (this.compacting) await this.compacting;
+      await this.compactionsIdle();
     } finally {
       if (this.walTimer) clearTimeout(this.walTimer);
       this.closed = true;

@@ -13,6 +13,8 @@ export class FaultyStore implements ObjectStore {
   readonly walPutTimes: number[] = [];
   failPuts: ((key: string) => boolean) | undefined;
   putDelayMs = 0;
+  /** Milliseconds to hold a GET of this key (0 = none). */
+  getDelayMs: ((key: string) => number) | undefined;
 
   constructor(inner: ObjectStore) {
     this.inner = inner;
@@ -23,8 +25,10 @@ export class FaultyStore implements ObjectStore {
     this.counts.set(k, (this.counts.get(k) ?? 0) + 1);
   }
 
-  get(key: string, range?: ByteRange) {
+  async get(key: string, range?: ByteRange) {
     this.count('get', key);
+    const delay = this.getDelayMs?.(key) ?? 0;
+    if (delay) await new Promise((r) => setTimeout(r, delay));
     return this.inner.get(key, range);
   }
 
