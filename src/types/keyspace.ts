@@ -832,6 +832,7 @@ export class Keyspace {
 
   /** SAVE: make everything durable in L0 and record exact counts. */
   async save(): Promise<void> {
+    this.storeRankIndexes(this.hot);
     this.persistCatalog(true);
     await this.engine.flushMemtable();
   }
@@ -862,6 +863,7 @@ export class Keyspace {
     if (this.closed) return;
     this.background.stop();
     await this.background.idle();
+    this.storeRankIndexes(this.hot);
     this.persistCatalog(true);
     this.closed = true;
     await this.engine.close();
@@ -936,6 +938,21 @@ export class Keyspace {
     });
   }
 
+  /**
+   * Stores the rank indexes of split sorted sets among these entries (src/types/zset-rank.ts)
+   * that are exact and not stored yet: at a save or stop, and when a set leaves memory, so
+   * that the next deep rank query reads the index instead of scanning the set.
+   */
+  private storeRankIndexes(entries: Iterable<[string, Entry]>): void {
+    const batch: EngineWrite[] = [];
+    for (const [pk, e] of entries) {
+      if (!(e.value instanceof ZSetValue)) continue;
+      const rec = e.value.rankRecord(elemPrefix(nsOfPhysKey(pk), pk.slice(META_PREFIX_LEN), e.value.version));
+      if (rec) batch.push(rec);
+    }
+    if (batch.length > 0) this.write(batch);
+  }
+
   private spill(): void {
     const limit = this.hotLimit;
     if (this.used > limit) {
@@ -950,6 +967,7 @@ export class Keyspace {
         this.hot.delete(pk);
         this.used -= e.size;
         this.unfresh(pk);
+        this.storeRankIndexes([[pk, e]]);
       }
       // Keys pinned by in-flight commands are released shortly: try again then.
       if (pinned && this.used > limit && !this.spillScheduled) {

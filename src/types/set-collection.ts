@@ -18,7 +18,7 @@ import type { EngineWrite } from './engine-api.ts';
 import { type Db, KeyNotLoadedError, type Keyspace } from './keyspace.ts';
 import { SetValue } from './set-value.ts';
 import type { Entry } from './values.ts';
-import { ZSetValue } from './zset-value.ts';
+import { FAM_RANK, ZSetValue } from './zset-value.ts';
 
 /** Records per engine write when streaming many element records. */
 export const CHUNK = 1024;
@@ -162,7 +162,9 @@ export async function copySplit(ks: Keyspace, srcDb: number, srcKey: string, v: 
   const version = ks.allocVersion();
   const to = elemPrefix(ks.db(dstDb).ns, dstKey, version);
   const want = v instanceof SetValue ? v.count : v.count * 2;
-  await copyRecords(ks, { start: from, end: prefixEnd(from) }, (k) => to + k.slice(from.length), to, want, JSON.stringify(srcKey));
+  // A sorted set's stored rank index is not copied: it sorts after the members.
+  const end = v instanceof SetValue ? prefixEnd(from) : from + FAM_RANK;
+  await copyRecords(ks, { start: from, end }, (k) => to + k.slice(from.length), to, want, JSON.stringify(srcKey));
   return v.copy(version);
 }
 

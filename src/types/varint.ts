@@ -21,6 +21,7 @@ export function readVarint(b: Buffer, at: number): [number, number] {
   let n = 0;
   let mul = 1;
   for (;;) {
+    if (at >= b.length) throw new RangeError('truncated varint');
     const c = b[at++]!;
     n += (c & 127) * mul;
     if (c < 128) return [n, at];

@@ -29,6 +29,7 @@ import {
   decodeScore,
   encodeScore,
   FAM_MEMBER,
+  FAM_RANK,
   FAM_SCORE,
   scoreBytes,
   type ZSetLimits,
@@ -80,6 +81,15 @@ export class ZSetView {
 
   private get sPrefix(): string {
     return this.g.prefix(this.key, this.v.version) + FAM_SCORE;
+  }
+
+  /** The element prefix of the set (both families and the rank record under it). */
+  private get prefix(): string {
+    return this.g.prefix(this.key, this.v.version);
+  }
+
+  private get rankKey(): string {
+    return this.prefix + FAM_RANK;
   }
 
   // ---------------------------------------------------------------- point reads
@@ -164,11 +174,27 @@ export class ZSetView {
     if (!idx) {
       idx = new RankIndex();
       v.rank = idx;
-      await idx.recountBucket(this.g.ks.engine, this.sPrefix, '');
+      // The stored index, unless this session already knows there is none. A commit while
+      // it loads deletes it (and sets rankStored), so then it is not taken.
+      const raw = v.rankStored === undefined ? await this.g.ks.engine.get(this.rankKey) : undefined;
+      const stored = raw && RankIndex.decode(raw);
+      if (stored && v.rank === idx && v.rankStored === undefined && stored.total === v.count) {
+        v.rank = idx = stored;
+        v.rankStored = true;
+      } else {
+        await idx.recountBucket(this.g.ks.engine, this.sPrefix, '');
+        // Stored at once: a set that is not changed afterwards never needs this scan again.
+        const rec = v.rank === idx && this.pending.size === 0 ? v.rankRecord(this.prefix) : undefined;
+        if (rec) this.g.ks.writeRaw([rec]);
+      }
     }
     if (!idx.ready) return undefined;
     if (idx.broken || idx.total !== v.count) {
-      if (v.rank === idx) v.rank = undefined;
+      if (v.rank === idx) {
+        v.rank = undefined;
+        // If it came from the store, the record is suspect too: the next commit deletes it.
+        if (v.rankStored) v.rankStored = undefined;
+      }
       return undefined;
     }
     return idx;
@@ -473,6 +499,7 @@ export class ZSetView {
     }
     v.splitOff(version); // sets count; the records come from `pending` at commit
     v.rank = RankIndex.empty(); // commit reports every record to it
+    v.rankStored = false;
     this.rehomed = true;
   }
 
@@ -509,6 +536,11 @@ export class ZSetView {
       }
       this.pending.clear();
       this.orig.clear();
+      // The stored rank index no longer matches: gone in the same batch as the change.
+      if (records.length > 0 && this.v.rankStored !== false) {
+        records.push({ key: this.rankKey });
+        this.v.rankStored = false;
+      }
     }
     if (!this.e) {
       if (this.v.card === 0) return;

@@ -6,11 +6,16 @@
  * counts, so a rank is a sum over the counts plus a scan inside one bucket. ZSetView.commit
  * reports every record it adds or removes. A bucket that outgrows MAX_BUCKET is re-cut by a
  * background scan at an engine snapshot; changes to it meanwhile are logged and replayed into
- * the new buckets, so the counts stay exact. Nothing is persisted: after a restart, or once the key has left memory, the
- * first rank query that needs the index builds it with one scan.
+ * the new buckets, so the counts stay exact.
+ *
+ * The index is stored (one FAM_RANK record) when it is built by a scan, when the server saves
+ * or stops, and when the key leaves memory; the first commit that changes the set deletes the
+ * record in its own batch, so a stored index always matches the set. Only a set changed since
+ * then needs a scan to rebuild it after a restart (a crash, or a save that came before).
  */
 import type { EngineLike } from './engine-api.ts';
 import { prefixEnd } from './encoding.ts';
+import { readVarint, varintLen, writeVarint } from './varint.ts';
 
 export const BUCKET = 1024;
 const MAX_BUCKET = 4 * BUCKET;
@@ -39,6 +44,53 @@ export class RankIndex {
     const r = new RankIndex();
     r.ready = true;
     return r;
+  }
+
+  /** The stored form (see encode), or undefined when the bytes are not an index. */
+  static decode(b: Uint8Array): RankIndex | undefined {
+    const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+    const bounds: string[] = [];
+    const counts: number[] = [];
+    let at = 0;
+    try {
+      while (at < buf.length) {
+        let [len, next] = readVarint(buf, at);
+        if (next + len > buf.length) return undefined;
+        bounds.push(buf.toString('latin1', next, next + len));
+        at = next + len;
+        [len, next] = readVarint(buf, at);
+        counts.push(len);
+        at = next;
+      }
+    } catch {
+      return undefined;
+    }
+    if (at !== buf.length || bounds.length === 0 || bounds[0] !== '') return undefined;
+    const r = new RankIndex();
+    r.bounds = bounds;
+    r.counts = counts;
+    r.ready = true;
+    r.oversized = counts.some((c) => c > MAX_BUCKET);
+    return r;
+  }
+
+  /** Bucket bounds and counts as bytes: varint length + bound, varint count, per bucket. */
+  encode(): Uint8Array {
+    let size = 0;
+    for (let i = 0; i < this.bounds.length; i++) size += varintLen(this.bounds[i]!.length) + this.bounds[i]!.length + varintLen(this.counts[i]!);
+    const b = Buffer.allocUnsafe(size);
+    let at = 0;
+    for (let i = 0; i < this.bounds.length; i++) {
+      at = writeVarint(b, at, this.bounds[i]!.length);
+      at += b.write(this.bounds[i]!, at, 'latin1');
+      at = writeVarint(b, at, this.counts[i]!);
+    }
+    return b;
+  }
+
+  /** Exact now, so fit to be stored: counted, not broken, no re-cut under way. */
+  get storable(): boolean {
+    return this.ready && !this.broken && !this.recount;
   }
 
   get total(): number {

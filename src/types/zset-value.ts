@@ -7,6 +7,7 @@
  *
  *   e|ns|keylen|key|version|'m'|member              -> score (8 bytes)      member -> score
  *   e|ns|keylen|key|version|'s'|score:8|member      -> score (8 bytes)      score order
+ *   e|ns|keylen|key|version|'x'                     -> the stored rank index (zset-rank.ts)
  *
  * where score:8 is the double with its bits arranged so that byte order is numeric order (the
  * value repeats the exact score, which keeps -0), so
@@ -26,6 +27,12 @@ export const TAG_ZSET_SPLIT = 9;
 /** Element-family markers inside a split sorted set's element range. */
 export const FAM_MEMBER = 'm';
 export const FAM_SCORE = 's';
+/**
+ * The stored rank index (zset-rank.ts): one record, after both element families so that a
+ * copy of the members stops before it. It exists only while it matches the set exactly: the
+ * first commit that changes the set deletes it in the same batch.
+ */
+export const FAM_RANK = 'x';
 
 /** The configuration the encoding depends on (kept on the Keyspace). */
 export interface ZSetLimits {
@@ -59,8 +66,13 @@ export class ZSetValue {
   /** Split: where live 'm' and 's' records lie (set-collection.ts Bounds; memory only). */
   mBounds: { lo?: string; hiEx?: string } = {};
   sBounds: { lo?: string; hiEx?: string } = {};
-  /** Split: the rank index (zset-rank.ts; memory only, built when first needed). */
+  /** Split: the rank index (zset-rank.ts), loaded from its record or built when first needed. */
   rank: RankIndex | undefined;
+  /**
+   * Split: whether the FAM_RANK record exists (memory only). Undefined after a load from the
+   * engine: unknown, so the next commit deletes it blindly.
+   */
+  rankStored: boolean | undefined;
 
   constructor() {
     this.members = [];
@@ -98,6 +110,17 @@ export class ZSetValue {
       }
     }
     return z;
+  }
+
+  /**
+   * The record that stores this set's rank index under `prefix` (its element prefix), when the
+   * index is exact now and not stored yet; marks it stored.
+   */
+  rankRecord(prefix: string): { key: string; value: Uint8Array } | undefined {
+    const r = this.rank;
+    if (!this.split || !r?.storable || this.rankStored === true || r.total !== this.count) return undefined;
+    this.rankStored = true;
+    return { key: prefix + FAM_RANK, value: r.encode() };
   }
 
   static split(version: number, count: number): ZSetValue {
