@@ -217,6 +217,8 @@ export async function* scanSuffixes(
 export interface Bounds {
   lo?: string;
   hiEx?: string;
+  /** Random seeks made on these bounds (RandomSeeker re-tightens them every RETIGHTEN). */
+  seeks?: number;
 }
 
 /** Widens bounds to include a suffix that was just written. */
@@ -224,6 +226,8 @@ export function widen(b: Bounds, suffix: string): void {
   if (b.lo !== undefined && suffix < b.lo) b.lo = suffix;
   if (b.hiEx !== undefined && suffix >= b.hiEx) b.hiEx = suffix + '\0';
 }
+
+const RETIGHTEN = 64;
 
 /**
  * Random elements of a split collection by seeking to random points between its first and
@@ -247,6 +251,14 @@ export class RandomSeeker {
   /** A random element: [suffix, value]. */
   async next(): Promise<[string, Uint8Array] | undefined> {
     const p = this.prefix;
+    const b = this.bounds;
+    if ((this.lo === undefined || this.hi === undefined) && b.lo !== undefined && b.hiEx !== undefined && (b.seeks = (b.seeks ?? 0) + 1) % RETIGHTEN !== 0) {
+      // Bounds that earlier seeks found stay valid as elements go (they only get looser), so a
+      // seek needs no scans for the ends; they are found again now and then, so that removals
+      // at the ends do not skew the choice for long.
+      this.lo = b.lo;
+      this.hi = b.hiEx;
+    }
     if (this.lo === undefined || this.hi === undefined) {
       const start = p + (this.bounds.lo ?? '');
       const end = this.bounds.hiEx === undefined ? prefixEnd(p) : p + this.bounds.hiEx;
@@ -257,10 +269,10 @@ export class RandomSeeker {
       this.bounds.hiEx = this.hi + '\0';
     }
     const from = randomBetween(this.lo, this.hi);
-    for await (const e of this.ks.engine.scan({ start: p + from, end: p + this.hi + '\0', limit: 1 })) return [e.key.slice(p.length), e.value];
+    let [e] = await this.ks.engine.scanAll({ start: p + from, end: p + this.hi + '\0', limit: 1 });
     // Past the last live element (it was removed meanwhile): wrap to the first.
-    for await (const e of this.ks.engine.scan({ start: p + this.lo, end: prefixEnd(p), limit: 1 })) return [e.key.slice(p.length), e.value];
-    return undefined;
+    e ??= (await this.ks.engine.scanAll({ start: p + this.lo, end: prefixEnd(p), limit: 1 }))[0];
+    return e && [e.key.slice(p.length), e.value];
   }
 }
 
