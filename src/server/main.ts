@@ -127,17 +127,20 @@ await main();
 
 /**
  * The engine's memory, sized from maxmemory (as set at start) so that a small instance stays
- * small: each memtable (up to three are in memory), the unflushed WAL, a compaction part and
- * the block cache a 16th of it, within the engine's defaults. The table-metadata cache keeps its
- * default: every table's index and filter must stay cached, or each read pays for them again.
+ * small: each memtable (up to three are in memory), the unflushed WAL and the block cache a
+ * 16th of it, a compaction part (its input and its output are in memory together) a 32nd,
+ * within the engine's defaults. The table-metadata cache gets a 16th too, and at least its
+ * default: every table's index and filter should stay cached (about 1.7 bytes per record), or
+ * scans and gets pay to fetch and parse them again.
  */
 function engineBuffers(maxmemory: number): Partial<EngineOptions> {
   if (maxmemory <= 0) return {};
-  const part = (min: number, max: number) => Math.min(max, Math.max(min, Math.floor(maxmemory / 16)));
+  const part = (div: number, min: number, max: number) => Math.min(max, Math.max(min, Math.floor(maxmemory / div)));
   return {
-    memtableBytes: part(8 << 20, 64 << 20),
-    maxUnflushedWalBytes: part(8 << 20, 64 << 20),
-    compactionChunkBytes: part(16 << 20, 64 << 20),
-    blockCacheBytes: part(8 << 20, 64 << 20),
+    memtableBytes: part(16, 8 << 20, 64 << 20),
+    maxUnflushedWalBytes: part(16, 8 << 20, 64 << 20),
+    compactionChunkBytes: part(32, 16 << 20, 64 << 20),
+    blockCacheBytes: part(16, 8 << 20, 64 << 20),
+    metaCacheBytes: part(16, 16 << 20, 128 << 20),
   };
 }
