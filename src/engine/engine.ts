@@ -777,6 +777,9 @@ export class Engine implements TableSource {
     try {
       // Part by part, so that only one part's inputs and outputs are in memory at a time.
       for (const part of compactionParts(inputs, this.o.compactionChunkBytes)) {
+        // A stop does not wait out a long merge: what was written is GC's, the next start
+        // compacts again.
+        if (this.closing) throw new EngineClosedError('compaction stopped: the engine is closing');
         const fetched: CompactInput[] = await Promise.all(
           part.tables.map(async (s) => {
             const bytes = await this.store.get(s.id);
