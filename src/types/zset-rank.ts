@@ -17,7 +17,7 @@ import type { EngineLike } from './engine-api.ts';
 import { prefixEnd } from './encoding.ts';
 import { readVarint, varintLen, writeVarint } from './varint.ts';
 
-export const BUCKET = 1024;
+export const BUCKET = 256;
 const MAX_BUCKET = 4 * BUCKET;
 
 interface Recount {
