@@ -126,17 +126,8 @@ export interface LatencySummary {
   maxMs: number;
 }
 
-/** mulberry32: a small seeded PRNG returning floats in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, shared with the tests (seeded: a run can be replayed). */
+export { rng } from '../../test/support/gen.ts';
 
 /** A random permutation of 0..n-1. */
 export function permutation(n: number, random: () => number): Uint32Array {
