@@ -1188,7 +1188,8 @@ export function compactionParts(tables: SstMeta[], budget: number): { lo?: strin
   }
 }
 
-function findTable(ssts: SstMeta[], key: string): SstMeta | undefined {
+/** In a sorted run, the index of the first table whose last key is >= key. */
+function firstEndingAtOrAfter(ssts: SstMeta[], key: string): number {
   let lo = 0;
   let hi = ssts.length;
   while (lo < hi) {
@@ -1196,21 +1197,17 @@ function findTable(ssts: SstMeta[], key: string): SstMeta | undefined {
     if (ssts[mid]!.last < key) lo = mid + 1;
     else hi = mid;
   }
-  const s = ssts[lo];
+  return lo;
+}
+
+function findTable(ssts: SstMeta[], key: string): SstMeta | undefined {
+  const s = ssts[firstEndingAtOrAfter(ssts, key)];
   return s && s.first <= key ? s : undefined;
 }
 
 /** The tables of a sorted run that overlap [start, end), found by binary search. */
 function overlappingRun(ssts: SstMeta[], start: string | undefined, end: string | undefined): SstMeta[] {
-  let lo = 0;
-  let hi = ssts.length;
-  if (start !== undefined) {
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (ssts[mid]!.last < start) lo = mid + 1;
-      else hi = mid;
-    }
-  }
+  const lo = start === undefined ? 0 : firstEndingAtOrAfter(ssts, start);
   let stop = lo;
   if (end === undefined) stop = ssts.length;
   else while (stop < ssts.length && ssts[stop]!.first < end) stop++;
