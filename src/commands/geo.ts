@@ -28,6 +28,7 @@ import { parseFloatArg } from '../types/zset-range.ts';
 import { ZSetValue } from '../types/zset-value.ts';
 import { partialSort } from '../util/partial-sort.ts';
 import { zaddGeneric } from './sortedsets.ts';
+import type { Maybe } from '../util/maybe.ts';
 import type { CommandModule, ExecContext } from './types.ts';
 
 /** getDoubleFromObjectOrReply with an optional message. */
@@ -186,7 +187,7 @@ async function pointsIn(z: ZSetView, shape: Shape, limit: number): Promise<Point
 
 /** georadiusGeneric: GEORADIUS[_RO], GEORADIUSBYMEMBER[_RO], GEOSEARCH, GEOSEARCHSTORE. */
 function georadius(srcIdx: number, flags: number) {
-  return (ctx: ExecContext, args: string[]): Promise<Reply> => {
+  return (ctx: ExecContext, args: string[]): Maybe<Reply> => {
     // Redis names the command as the client typed it in these errors.
     const name = args[0]!;
     // Every key the command may name (the STORE target is found while parsing).

@@ -11,6 +11,7 @@ import { ListValue } from '../types/list.ts';
 import * as ops from '../types/list-ops.ts';
 import { parseInt64 } from '../types/numbers.ts';
 import { NOT_INTEGER, SYNTAX, WRONGTYPE, wrongArgs } from '../types/replies.ts';
+import { map } from '../util/maybe.ts';
 import type { CommandModule, ExecContext } from './types.ts';
 
 type Where = ops.Where;
@@ -20,10 +21,6 @@ const OUT_OF_RANGE = new ErrorReply('ERR index out of range');
 const NO_SUCH_KEY = new ErrorReply('ERR no such key');
 const MUST_BE_POSITIVE = 'ERR value is out of range, must be positive';
 const LONG_MAX = 9223372036854775807n;
-
-function map<T, U>(v: T | Promise<T>, f: (x: T) => U): U | Promise<U> {
-  return v instanceof Promise ? v.then(f) : f(v);
-}
 
 /** The list at key: undefined when missing, WRONGTYPE for other types. */
 function getList(ctx: ExecContext, key: string, write: boolean): ListRef | undefined | ErrorReply {

@@ -12,40 +12,43 @@ import { type Guard, guarded } from '../types/set-collection.ts';
 import { setAt, SetView } from '../types/set-ops.ts';
 import { SetValue } from '../types/set-value.ts';
 import { parseCursor } from '../types/replies.ts';
+import { map, type Maybe } from '../util/maybe.ts';
 import type { CommandModule, ExecContext } from './types.ts';
 
 /** Redis's SPOP_MOVE_STRATEGY_MUL: above this ratio SPOP rebuilds the set from what remains. */
 const SPOP_MOVE_STRATEGY_MUL = 5;
 
-async function sadd(ctx: ExecContext, args: string[]): Promise<Reply> {
+function sadd(ctx: ExecContext, args: string[]): Maybe<Reply> {
   const key = args[1]!;
-  return guarded(ctx, [key], async (g) => {
+  return guarded(ctx, [key], (g) => {
     const s = setAt(g, key, true);
     if (s === 'wrongtype') return WRONGTYPE;
     const view = s ?? SetView.create(g, key);
     const uniq = [...new Set(args.slice(2))];
-    const present = await view.hasMany(uniq);
-    const added = uniq.filter((_, i) => !present[i]);
-    g.check();
-    view.add(added, ctx.keyspace);
-    view.commit(ctx.keyspace);
-    return added.length;
+    return map(view.hasMany(uniq), (present) => {
+      const added = uniq.filter((_, i) => !present[i]);
+      g.check();
+      view.add(added, ctx.keyspace);
+      view.commit(ctx.keyspace);
+      return added.length;
+    });
   });
 }
 
-async function srem(ctx: ExecContext, args: string[]): Promise<Reply> {
+function srem(ctx: ExecContext, args: string[]): Maybe<Reply> {
   const key = args[1]!;
-  return guarded(ctx, [key], async (g) => {
+  return guarded(ctx, [key], (g) => {
     const s = setAt(g, key, true);
     if (s === 'wrongtype') return WRONGTYPE;
     if (!s) return 0;
     const uniq = [...new Set(args.slice(2))];
-    const present = await s.hasMany(uniq);
-    const gone = uniq.filter((_, i) => present[i]);
-    g.check();
-    s.remove(gone);
-    s.commit(ctx.keyspace);
-    return gone.length;
+    return map(s.hasMany(uniq), (present) => {
+      const gone = uniq.filter((_, i) => present[i]);
+      g.check();
+      s.remove(gone);
+      s.commit(ctx.keyspace);
+      return gone.length;
+    });
   });
 }
 
@@ -71,11 +74,11 @@ async function smove(ctx: ExecContext, args: string[]): Promise<Reply> {
   });
 }
 
-async function sismember(ctx: ExecContext, args: string[]): Promise<Reply> {
-  return guarded(ctx, [args[1]!], async (g) => {
+function sismember(ctx: ExecContext, args: string[]): Maybe<Reply> {
+  return guarded(ctx, [args[1]!], (g) => {
     const s = setAt(g, args[1]!, false);
     if (s === 'wrongtype') return WRONGTYPE;
-    return s && (await s.has(args[2]!)) ? 1 : 0;
+    return s ? map(s.has(args[2]!), (b) => (b ? 1 : 0)) : 0;
   });
 }
 
@@ -112,7 +115,7 @@ async function srandmember(ctx: ExecContext, args: string[]): Promise<Reply> {
   });
 }
 
-async function spop(ctx: ExecContext, args: string[]): Promise<Reply> {
+function spop(ctx: ExecContext, args: string[]): Maybe<Reply> {
   if (args.length > 3) return SYNTAX;
   const key = args[1]!;
   let count: number | undefined;
@@ -121,17 +124,22 @@ async function spop(ctx: ExecContext, args: string[]): Promise<Reply> {
     if (c instanceof ErrorReply) return c;
     count = c > 1_000_000_000_000n ? 1e12 : Number(c);
   }
+  if (count === undefined) {
+    return guarded(ctx, [key], (g) => {
+      const s = setAt(g, key, true);
+      if (s === 'wrongtype') return WRONGTYPE;
+      if (!s) return null;
+      return map(s.randomOne(), (m) => {
+        g.check();
+        s.remove([m!]);
+        s.commit(ctx.keyspace);
+        return m!;
+      });
+    });
+  }
   return guarded(ctx, [key], async (g) => {
     const s = setAt(g, key, true);
     if (s === 'wrongtype') return WRONGTYPE;
-    if (count === undefined) {
-      if (!s) return null;
-      const m = (await s.randomOne())!;
-      g.check();
-      s.remove([m]);
-      s.commit(ctx.keyspace);
-      return m;
-    }
     if (!s || count === 0) return new SetReply([]);
     const size = s.card;
     if (count >= size) {
@@ -163,8 +171,8 @@ async function spop(ctx: ExecContext, args: string[]): Promise<Reply> {
   });
 }
 
-async function scard(ctx: ExecContext, args: string[]): Promise<Reply> {
-  return guarded(ctx, [args[1]!], async (g) => {
+function scard(ctx: ExecContext, args: string[]): Maybe<Reply> {
+  return guarded(ctx, [args[1]!], (g) => {
     const s = setAt(g, args[1]!, false);
     if (s === 'wrongtype') return WRONGTYPE;
     return s ? s.card : 0;

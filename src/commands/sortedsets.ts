@@ -6,6 +6,7 @@
  */
 import { block, parseTimeout } from '../server/blocking.ts';
 import { globMatch } from '../util/glob.ts';
+import { map, type Maybe } from '../util/maybe.ts';
 import { DoubleReply, ErrorReply, NullArray, type Reply } from '../resp/reply.ts';
 import { formatDouble } from '../resp/encode.ts';
 import { NOT_FLOAT, parseCursor, SYNTAX, WRONGTYPE } from '../types/replies.ts';
@@ -45,7 +46,7 @@ export interface ZaddResult {
 }
 
 /** zaddGenericCommand; geoadd.ts calls it with its own argument vector. */
-export async function zaddGeneric(ctx: ExecContext, args: string[], incrCommand: boolean): Promise<Reply> {
+export function zaddGeneric(ctx: ExecContext, args: string[], incrCommand: boolean): Maybe<Reply> {
   const key = args[1]!;
   let nx = false;
   let xx = false;
@@ -75,60 +76,61 @@ export async function zaddGeneric(ctx: ExecContext, args: string[], incrCommand:
     if (s === undefined) return NOT_FLOAT;
     pairs.push([args[j + 1]!, s]);
   }
-  return guarded(ctx, [key], async (g) => {
+  return guarded(ctx, [key], (g) => {
     const found = zsetAt(g, key, true);
     if (found === 'wrongtype') return WRONGTYPE;
     if (!found && xx) return incr ? null : 0;
     const z = found ?? ZSetView.create(g, key);
     const uniq = [...new Set(pairs.map((p) => p[0]))];
-    const olds = await z.scores(uniq);
-    const cur = new Map<string, number | undefined>(uniq.map((m, k) => [m, olds[k]]));
-    g.check();
-    let added = 0;
-    let updated = 0;
-    let processed = 0;
-    let score = 0;
-    let error: ErrorReply | undefined;
-    for (const [m, s0] of pairs) {
-      const old = cur.get(m);
-      if (old !== undefined) {
-        if (nx) continue;
-        let s = s0;
-        if (incr) {
-          s += old;
-          if (Number.isNaN(s)) {
-            error = new ErrorReply('ERR resulting score is not a number (NaN)');
-            break;
+    return map(z.scores(uniq), (olds) => {
+      const cur = new Map<string, number | undefined>(uniq.map((m, k) => [m, olds[k]]));
+      g.check();
+      let added = 0;
+      let updated = 0;
+      let processed = 0;
+      let score = 0;
+      let error: ErrorReply | undefined;
+      for (const [m, s0] of pairs) {
+        const old = cur.get(m);
+        if (old !== undefined) {
+          if (nx) continue;
+          let s = s0;
+          if (incr) {
+            s += old;
+            if (Number.isNaN(s)) {
+              error = new ErrorReply('ERR resulting score is not a number (NaN)');
+              break;
+            }
           }
+          if ((lt && s >= old) || (gt && s <= old)) continue;
+          processed++;
+          score = s;
+          if (s !== old) {
+            z.set(m, s, old, ctx.keyspace);
+            cur.set(m, s);
+            updated++;
+          }
+        } else if (!xx) {
+          z.set(m, s0, undefined, ctx.keyspace);
+          cur.set(m, s0);
+          added++;
+          processed++;
+          score = s0;
         }
-        if ((lt && s >= old) || (gt && s <= old)) continue;
-        processed++;
-        score = s;
-        if (s !== old) {
-          z.set(m, s, old, ctx.keyspace);
-          cur.set(m, s);
-          updated++;
-        }
-      } else if (!xx) {
-        z.set(m, s0, undefined, ctx.keyspace);
-        cur.set(m, s0);
-        added++;
-        processed++;
-        score = s0;
       }
-    }
-    z.commit();
-    if (error) return error;
-    if (incr) return processed ? new DoubleReply(score) : null;
-    return ch ? added + updated : added;
+      z.commit();
+      if (error) return error;
+      if (incr) return processed ? new DoubleReply(score) : null;
+      return ch ? added + updated : added;
+    });
   });
 }
 
 // ------------------------------------------------------------------ simple reads
 
-function withZset(write: boolean, run: (z: ZSetView, ctx: ExecContext, args: string[], g: Guard) => Promise<Reply>, missing: Reply) {
-  return (ctx: ExecContext, args: string[]): Promise<Reply> =>
-    guarded(ctx, [args[1]!], async (g) => {
+function withZset(write: boolean, run: (z: ZSetView, ctx: ExecContext, args: string[], g: Guard) => Maybe<Reply>, missing: Reply) {
+  return (ctx: ExecContext, args: string[]): Maybe<Reply> =>
+    guarded(ctx, [args[1]!], (g) => {
       const z = zsetAt(g, args[1]!, write);
       if (z === 'wrongtype') return WRONGTYPE;
       if (!z) return missing;
@@ -164,21 +166,22 @@ function zlexcount(ctx: ExecContext, args: string[]): Reply | Promise<Reply> {
 
 // ------------------------------------------------------------------ ZREM and range removals
 
-async function zrem(ctx: ExecContext, args: string[]): Promise<Reply> {
-  return withZset(true, async (z, _ctx, a, g) => {
+function zrem(ctx: ExecContext, args: string[]): Maybe<Reply> {
+  return withZset(true, (z, _ctx, a, g) => {
     const uniq = [...new Set(a.slice(2))];
-    const scores = await z.scores(uniq);
-    g.check();
-    let n = 0;
-    uniq.forEach((m, k) => {
-      const s = scores[k];
-      if (s !== undefined) {
-        z.remove(m, s);
-        n++;
-      }
+    return map(z.scores(uniq), (scores) => {
+      g.check();
+      let n = 0;
+      uniq.forEach((m, k) => {
+        const s = scores[k];
+        if (s !== undefined) {
+          z.remove(m, s);
+          n++;
+        }
+      });
+      z.commit();
+      return n;
     });
-    z.commit();
-    return n;
   }, 0)(ctx, args);
 }
 
@@ -345,7 +348,7 @@ function rangeCommand(argStart: number, store: boolean, type: RangeType, dir: Di
 // ------------------------------------------------------------------ pops
 
 /** genericZpopCommand over keys: pops from the first non-empty one. */
-export async function genericZpop(
+export function genericZpop(
   ctx: ExecContext,
   g: Guard,
   keys: string[],
@@ -354,7 +357,7 @@ export async function genericZpop(
   count0: number,
   nested: boolean,
   nilWhenEmpty: boolean,
-): Promise<Reply> {
+): Maybe<Reply> {
   let z: ZSetView | undefined;
   let key = '';
   for (const k of keys) {
@@ -370,22 +373,25 @@ export async function genericZpop(
   const count = count0 === -1 ? 1 : count0;
   const n = z.card;
   const len = Math.min(count, n);
-  const pairs = where === 'min' ? await z.ascRange(0, len - 1) : (await z.ascRange(n - len, n - 1)).reverse();
-  g.check();
-  for (const [m, s] of pairs) z.remove(m, s);
-  if (pairs.length) z.poppedTo(where, pairs[pairs.length - 1]!);
-  z.commit();
-  const items: Reply[] = [];
-  for (const [m, s] of pairs) {
-    if (nested) items.push([m, new DoubleReply(s)]);
-    else items.push(m, new DoubleReply(s));
-  }
-  if (!emitKey) return items;
-  return nested ? [key, items] : [key, ...items];
+  const zs = z;
+  return map(where === 'min' ? zs.ascRange(0, len - 1) : zs.ascRange(n - len, n - 1), (range) => {
+    const pairs = where === 'min' ? range : range.reverse();
+    g.check();
+    for (const [m, s] of pairs) zs.remove(m, s);
+    if (pairs.length) zs.poppedTo(where, pairs[pairs.length - 1]!);
+    zs.commit();
+    const items: Reply[] = [];
+    for (const [m, s] of pairs) {
+      if (nested) items.push([m, new DoubleReply(s)]);
+      else items.push(m, new DoubleReply(s));
+    }
+    if (!emitKey) return items;
+    return nested ? [key, items] : [key, ...items];
+  });
 }
 
 function zpop(where: 'min' | 'max') {
-  return async (ctx: ExecContext, args: string[]): Promise<Reply> => {
+  return (ctx: ExecContext, args: string[]): Maybe<Reply> => {
     if (args.length > 3) return SYNTAX;
     let count = -1;
     if (args.length === 3) {
@@ -672,11 +678,8 @@ export const commands: CommandModule = {
   zadd: (ctx, args) => zaddGeneric(ctx, args, false),
   zincrby: (ctx, args) => zaddGeneric(ctx, args, true),
   zrem,
-  zcard: withZset(false, async (z) => z.card, 0),
-  zscore: withZset(false, async (z, _ctx, args) => {
-    const s = await z.score(args[2]!);
-    return s === undefined ? null : new DoubleReply(s);
-  }, null),
+  zcard: withZset(false, (z) => z.card, 0),
+  zscore: withZset(false, (z, _ctx, args) => map(z.score(args[2]!), (s) => (s === undefined ? null : new DoubleReply(s))), null),
   zmscore,
   zrank: zrank(false),
   zrevrank: zrank(true),

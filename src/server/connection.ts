@@ -116,7 +116,10 @@ export class Connection implements ClientIO {
       c.skipNext = false;
       const p = execute(this.server, c, argv);
       if (p) {
-        this.flush();
+        // Most promises settle within this tick (sets and sorted sets await in-memory work),
+        // and the pump then goes on and flushes once for the whole batch; replies queued so
+        // far go out after this loop iteration's I/O at the latest.
+        this.flushSoon();
         p.then(
           () => {
             if (this.afterCommand()) this.pump();
@@ -144,6 +147,16 @@ export class Connection implements ClientIO {
       return false;
     }
     return !c.closing;
+  }
+
+  private flushImmediate: NodeJS.Immediate | undefined;
+
+  private flushSoon(): void {
+    if (this.flushImmediate || this.ended) return;
+    this.flushImmediate = setImmediate(() => {
+      this.flushImmediate = undefined;
+      this.flush();
+    });
   }
 
   scheduleFlush(): void {

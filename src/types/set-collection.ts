@@ -19,6 +19,7 @@ import { type Db, KeyNotLoadedError, type Keyspace } from './keyspace.ts';
 import { SetValue } from './set-value.ts';
 import type { Entry } from './values.ts';
 import { FAM_RANK, ZSetValue } from './zset-value.ts';
+import type { Maybe } from '../util/maybe.ts';
 
 /** Records per engine write when streaming many element records. */
 export const CHUNK = 1024;
@@ -79,18 +80,44 @@ export class Guard {
 
 /**
  * Runs a handler with a Guard, again from the start when its keys changed under it (see the
- * header). `keys` are held in memory for the duration.
+ * header). A handler that never awaits (inline values) runs once and returns its reply
+ * synchronously; one that awaits has `keys` held in memory until it is done (taken when it
+ * first awaits, before anything else can run).
  */
-export async function guarded(ctx: ExecContext, keys: readonly string[], run: (g: Guard) => Promise<Reply>): Promise<Reply> {
+export function guarded(ctx: ExecContext, keys: readonly string[], run: (g: Guard) => Maybe<Reply>): Maybe<Reply> {
+  const g = new Guard(ctx);
+  let first: Promise<Reply>;
+  try {
+    const r = run(g);
+    if (!(r instanceof Promise)) return r;
+    first = r;
+  } catch (e) {
+    if (!retryable(e)) throw e;
+    first = Promise.reject(e as Error);
+  }
+  return retrying(ctx, keys, run, g, first);
+}
+
+function retryable(e: unknown): boolean {
+  return e instanceof Stale || e instanceof KeyNotLoadedError;
+}
+
+async function retrying(ctx: ExecContext, keys: readonly string[], run: (g: Guard) => Maybe<Reply>, g: Guard, first: Promise<Reply>): Promise<Reply> {
   const release = ctx.keyspace.hold(ctx.db, keys);
   try {
-    for (let attempt = 1; ; attempt++) {
-      const g = new Guard(ctx);
+    let attempt: Maybe<Reply> = first;
+    for (let n = 1; ; n++) {
       try {
-        return await run(g);
+        return await attempt;
       } catch (e) {
-        if (!(e instanceof Stale || e instanceof KeyNotLoadedError) || attempt >= MAX_ATTEMPTS) throw e;
+        if (!retryable(e) || n >= MAX_ATTEMPTS) throw e;
         await ctx.keyspace.ensureLoaded(ctx.db, [...new Set([...keys, ...g.keys()])]);
+      }
+      g = new Guard(ctx);
+      try {
+        attempt = run(g);
+      } catch (e) {
+        attempt = Promise.reject(e as Error);
       }
     }
   } finally {

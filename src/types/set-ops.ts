@@ -9,6 +9,7 @@ import type { EngineWrite } from './engine-api.ts';
 import { CHUNK, type Guard, RandomSeeker, scanSuffixes, widen } from './set-collection.ts';
 import { EMPTY, type SetLimits, SetValue } from './set-value.ts';
 import type { Entry } from './values.ts';
+import { map, type Maybe } from '../util/maybe.ts';
 
 /** Below this many members a split set is read whole for random sampling (exactly uniform). */
 const SAMPLE_WHOLE = 2000;
@@ -43,13 +44,17 @@ export class SetView {
     return this.g.prefix(this.key, this.v.version);
   }
 
-  async has(member: string): Promise<boolean> {
+  has(member: string): Maybe<boolean> {
     if (!this.v.split) return this.v.members.has(member);
-    return (await this.g.ks.engine.get(this.prefix + member)) !== undefined;
+    return map(this.g.ks.engine.get(this.prefix + member), (v) => v !== undefined);
   }
 
-  async hasMany(members: readonly string[]): Promise<boolean[]> {
+  hasMany(members: readonly string[]): Maybe<boolean[]> {
     if (!this.v.split) return members.map((m) => this.v.members.has(m));
+    return this.splitHasMany(members);
+  }
+
+  private async splitHasMany(members: readonly string[]): Promise<boolean[]> {
     const out: boolean[] = [];
     const prefix = this.prefix;
     for (let i = 0; i < members.length; i += CHUNK) {
@@ -76,8 +81,12 @@ export class SetView {
     if (page.length) yield page;
   }
 
-  async all(): Promise<string[]> {
+  all(): Maybe<string[]> {
     if (!this.v.split) return this.v.ordered();
+    return this.splitAll();
+  }
+
+  private async splitAll(): Promise<string[]> {
     const out: string[] = [];
     for await (const p of this.pages()) for (const m of p) out.push(m);
     return out;
@@ -91,12 +100,12 @@ export class SetView {
   }
 
   /** One random member (undefined for an empty set): a seek, however small a split set is. */
-  async randomOne(): Promise<string | undefined> {
+  randomOne(): Maybe<string | undefined> {
     if (!this.v.split) {
-      const all = await this.all();
+      const all = this.v.ordered();
       return all[Math.floor(Math.random() * all.length)];
     }
-    return (await new RandomSeeker(this.g.ks, this.prefix, this.v.bounds).next())?.[0];
+    return map(new RandomSeeker(this.g.ks, this.prefix, this.v.bounds).next(), (x) => x?.[0]);
   }
 
   /** `n` random members, repetitions allowed (SRANDMEMBER with a negative count). */

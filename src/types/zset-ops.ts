@@ -36,6 +36,7 @@ import {
   ZSetValue,
 } from './zset-value.ts';
 import type { Entry } from './values.ts';
+import { map, type Maybe } from '../util/maybe.ts';
 
 export type Pair = [string, number];
 
@@ -94,16 +95,19 @@ export class ZSetView {
 
   // ---------------------------------------------------------------- point reads
 
-  async score(member: string): Promise<number | undefined> {
+  score(member: string): Maybe<number | undefined> {
     if (!this.v.split) return this.v.index.get(member);
     const p = this.pending.get(member);
     if (p !== undefined) return p ?? undefined;
-    const raw = await this.g.ks.engine.get(this.mPrefix + member);
-    return raw ? decodeScore(raw) : undefined;
+    return map(this.g.ks.engine.get(this.mPrefix + member), (raw) => (raw ? decodeScore(raw) : undefined));
   }
 
-  async scores(members: readonly string[]): Promise<(number | undefined)[]> {
+  scores(members: readonly string[]): Maybe<(number | undefined)[]> {
     if (!this.v.split) return members.map((m) => this.v.index.get(m));
+    return this.splitScores(members);
+  }
+
+  private async splitScores(members: readonly string[]): Promise<(number | undefined)[]> {
     const out: (number | undefined)[] = [];
     for (let i = 0; i < members.length; i += CHUNK) {
       out.push(...(await Promise.all(members.slice(i, i + CHUNK).map((m) => this.score(m)))));
@@ -203,13 +207,18 @@ export class ZSetView {
   // ---------------------------------------------------------------- ranges
 
   /** Entries with ascending ranks start..end (0 <= start <= end < card), ascending. */
-  async ascRange(start: number, end: number): Promise<Pair[]> {
+  ascRange(start: number, end: number): Maybe<Pair[]> {
     const v = this.v;
     if (!v.split) {
       const out: Pair[] = [];
       for (let i = start; i <= end; i++) out.push([v.members[i]!, v.scores[i]!]);
       return out;
     }
+    return this.splitAscRange(start, end);
+  }
+
+  private async splitAscRange(start: number, end: number): Promise<Pair[]> {
+    const v = this.v;
     const want = end - start + 1;
     const fromTop = v.count - 1 - end;
     const out: Pair[] = [];
@@ -247,7 +256,7 @@ export class ZSetView {
   }
 
   /** ZRANGE by rank with Redis's index rules (negative from the end); rev counts from the top. */
-  async byRank(start: number, end: number, rev: boolean): Promise<Pair[]> {
+  byRank(start: number, end: number, rev: boolean): Maybe<Pair[]> {
     const n = this.card;
     if (start < 0) start = n + start;
     if (end < 0) end = n + end;
@@ -255,7 +264,7 @@ export class ZSetView {
     if (start > end || start >= n) return [];
     if (end >= n) end = n - 1;
     if (!rev) return this.ascRange(start, end);
-    return (await this.ascRange(n - 1 - end, n - 1 - start)).reverse();
+    return map(this.ascRange(n - 1 - end, n - 1 - start), (p) => p.reverse());
   }
 
   /** Entries in a score range, skipping `offset`, at most `limit` (< 0: all), in the given direction. */
@@ -578,7 +587,7 @@ export interface ZSource {
   /** Entries in pages. */
   pages(): AsyncGenerator<Pair[]>;
   /** Scores of members (undefined = absent). */
-  scores(members: readonly string[]): Promise<(number | undefined)[]>;
+  scores(members: readonly string[]): Maybe<(number | undefined)[]>;
   /** Identity, to recognise the same key given twice. */
   id: unknown;
 }
