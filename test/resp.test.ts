@@ -54,6 +54,12 @@ describe('request parser', () => {
     expect(parseAll('\r\n\r\n   \r\n*0\r\n*-1\r\nPING\r\n')).toEqual([['PING']]);
   });
 
+  it('keeps every byte of arguments of any length', () => {
+    const args = Array.from({ length: 40 }, (_, n) => Array.from({ length: n }, (_, i) => String.fromCharCode((n * 37 + i * 101) % 256)).join(''));
+    const req = `*${args.length}\r\n` + args.map((a) => `$${a.length}\r\n${a}\r\n`).join('');
+    expect(parseAll(req)).toEqual([args]);
+  });
+
   it('assembles big bulks arriving in many chunks', () => {
     const big = 'x'.repeat(300_000);
     const req = `*2\r\n$4\r\nECHO\r\n$${big.length}\r\n${big}\r\n*1\r\n$4\r\nPING\r\n`;
@@ -67,6 +73,12 @@ describe('request parser', () => {
     ['*abc\r\n', 'Protocol error: invalid multibulk length'],
     ['*3000000000\r\n', 'Protocol error: invalid multibulk length'],
     ['*1\r\n$01\r\n', 'Protocol error: invalid bulk length'],
+    ['*1\r\n$+3\r\n', 'Protocol error: invalid bulk length'],
+    ['*1\r\n$3 \r\n', 'Protocol error: invalid bulk length'],
+    ['*1\r\n$\r\n', 'Protocol error: invalid bulk length'],
+    ['*1\r\n$123456789012345678901\r\n', 'Protocol error: invalid bulk length'],
+    ['*-0\r\n', 'Protocol error: invalid multibulk length'],
+    ['*\r\n', 'Protocol error: invalid multibulk length'],
     ['PING "a\r\n', 'Protocol error: unbalanced quotes in request'],
     ['PING "a"b\r\n', 'Protocol error: unbalanced quotes in request'],
   ])('rejects %j', (input, message) => {
