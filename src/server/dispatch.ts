@@ -111,12 +111,30 @@ export function call(server: ServerState, client: ClientState, def: CommandDef, 
   client.lastCommand = def.fullname;
   const keys = keysOf(def, argv);
   if (keys.length === 0) return run(server, client, def, argv, keys, prefetched);
+  const locks = server.keyLocks;
+  if (locks.idle) {
+    // Nothing is locked: run at once and take the keys only if the command goes async. Nothing
+    // else has run by then, so that is the same as taking them first, and a command that
+    // finishes at once (most do) costs no lock at all.
+    let held: string[] | undefined;
+    let released = false;
+    const release = () => {
+      if (held) locks.release(held);
+      held = undefined;
+      released = true;
+    };
+    const r = run(server, client, def, argv, keys, prefetched, release);
+    if (!r || released) return r;
+    held = lockNames(client.db, keys);
+    locks.take(held);
+    return r.finally(release);
+  }
   // Held from prefetch to reply, so a handler that awaits the engine stays atomic per key.
-  const locked = keys.map((k) => `${client.db}\0${k}`);
+  const locked = lockNames(client.db, keys);
   let held = true;
   // Idempotent: a command that blocks its client releases early (see blocked()).
   const release = () => {
-    if (held) server.keyLocks.release(locked);
+    if (held) locks.release(locked);
     held = false;
   };
   const runLocked = (): void | Promise<void> => {
@@ -130,8 +148,12 @@ export function call(server: ServerState, client: ClientState, def: CommandDef, 
     if (r) return r.finally(release);
     release();
   };
-  const wait = server.keyLocks.acquire(locked);
+  const wait = locks.acquire(locked);
   return wait ? wait.then(runLocked) : runLocked();
+}
+
+function lockNames(db: number, keys: string[]): string[] {
+  return keys.map((k) => `${db}\0${k}`);
 }
 
 function run(server: ServerState, client: ClientState, def: CommandDef, argv: string[], keys: string[], prefetched: boolean, unlock?: () => void): void | Promise<void> {

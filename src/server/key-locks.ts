@@ -19,6 +19,19 @@ export class KeyLocks {
     return new Promise((resolve) => this.waiters.push({ keys, resolve }));
   }
 
+  /** Nothing is held and nobody waits. */
+  get idle(): boolean {
+    return this.held.size === 0 && this.waiters.length === 0;
+  }
+
+  /**
+   * Takes keys that are known to be free: a command that started while the locks were idle
+   * and went async before anything else ran (see dispatch.ts call()).
+   */
+  take(keys: string[]): void {
+    for (const k of keys) this.held.add(k);
+  }
+
   release(keys: string[]): void {
     for (const k of keys) this.held.delete(k);
     // Wake waiters in arrival order; one whose keys are still busy keeps its place, and so do
