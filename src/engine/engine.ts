@@ -93,6 +93,8 @@ export class EngineStats {
 const walKey = (id: number) => `wal/${pad20(id)}`;
 const sstKey = (epoch: number, n: number) => `sst/${pad20(n)}-${String(epoch).padStart(10, '0')}`;
 const KEEP_MANIFESTS = 10;
+/** A memtable is frozen once its WAL (every version written to it) reaches this many times its size limit. */
+const WAL_PER_MEMTABLE = 4;
 
 export class Engine implements TableSource {
   readonly store: ResilientStore;
@@ -538,7 +540,11 @@ export class Engine implements TableSource {
   // ---------------------------------------------------------------- memtable -> L0
 
   private maybeFreeze(): void {
-    if (this.memtable.bytes >= this.o.memtableBytes) this.freeze();
+    // Also when the table stays small because writes keep replacing the same keys (a 1 MiB
+    // bitmap written over and over): the WAL objects behind it are deleted only once it is in
+    // L0, so without this they would pile up without bound (and be replayed at every start).
+    const m = this.memtable;
+    if (m.bytes >= this.o.memtableBytes || m.logged >= WAL_PER_MEMTABLE * this.o.memtableBytes) this.freeze();
   }
 
   private freeze(): void {

@@ -25,6 +25,8 @@ export class Memtable {
   /** Bumped whenever the tree changes, so that cursors know when their iterators went stale. */
   treeVersion = 0;
   bytes = 0;
+  /** Bytes of every version ever applied, replaced ones too: what the WAL holds for this table. */
+  logged = 0;
   minSeq = Infinity;
   maxSeq = 0;
 
@@ -36,7 +38,9 @@ export class Memtable {
   apply(key: string, v: Version, oldestSnapshot: number): void {
     const prev = this.index.get(key);
     const node: Chain = { seq: v.seq, value: v.value, expireAt: v.expireAt, older: prev };
-    this.bytes += versionCost(key, v);
+    const cost = versionCost(key, v);
+    this.bytes += cost;
+    this.logged += cost;
     if (prev) {
       // Keep versions newer than the oldest snapshot plus the first one it can see.
       let c: Chain = node;
