@@ -4,16 +4,10 @@
  */
 import { crc32 } from 'node:zlib';
 import { CorruptionError } from './errors.ts';
+import { readLatin1, writeLatin1 } from '../util/latin1.ts';
 
 export { crc32 };
 
-// Buffer's latin1 fast paths exist at run time but are missing from @types/node.
-declare global {
-  interface Buffer {
-    latin1Write(s: string, offset: number): number;
-    latin1Slice(start: number, end: number): string;
-  }
-}
 
 /** Growable output buffer with little-endian primitives and LEB128 varints. */
 export class Writer {
@@ -64,7 +58,7 @@ export class Writer {
 
   binary(s: string): void {
     this.ensure(s.length);
-    this.pos += this.buf.latin1Write(s, this.pos);
+    this.pos = writeLatin1(this.buf, this.pos, s);
   }
 
   bytes(b: Uint8Array): void {
@@ -142,7 +136,7 @@ export class Reader {
 
   binary(n: number): string {
     this.need(n);
-    const s = this.buf.latin1Slice(this.pos, this.pos + n);
+    const s = readLatin1(this.buf, this.pos, this.pos + n);
     this.pos += n;
     return s;
   }

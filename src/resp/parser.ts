@@ -9,6 +9,7 @@
  * based (`next()`), so the connection decides when to parse (one command at a time, paused
  * while a command runs or the client is paused).
  */
+import { readLatin1 } from '../util/latin1.ts';
 import { splitArgs } from './splitargs.ts';
 
 export interface ParserLimits {
@@ -57,25 +58,6 @@ function parseLen(b: Buffer, start: number, end: number): number | undefined {
   }
   if (n > Number.MAX_SAFE_INTEGER) n = Number.MAX_SAFE_INTEGER;
   return neg ? -n : n;
-}
-
-/**
- * Bytes [s, e) as a binary string. Short ones (most keys, fields and commands) are built in JS:
- * a native latin1 slice costs about four times as much at that size.
- */
-function binary(b: Buffer, s: number, e: number): string {
-  switch (e - s) {
-    case 0: return '';
-    case 1: return String.fromCharCode(b[s]!);
-    case 2: return String.fromCharCode(b[s]!, b[s + 1]!);
-    case 3: return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!);
-    case 4: return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!);
-    case 5: return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!);
-    case 6: return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!);
-    case 7: return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!);
-    case 8: return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!);
-    default: return b.latin1Slice(s, e);
-  }
 }
 
 export class RequestParser {
@@ -231,7 +213,7 @@ export class RequestParser {
         return undefined;
       }
       // Like Redis, the two bytes after the bulk are skipped without checking they are \r\n.
-      this.args.push(binary(this.buf, this.pos, this.pos + this.bulkLen));
+      this.args.push(readLatin1(this.buf, this.pos, this.pos + this.bulkLen));
       this.pos += this.bulkLen + 2;
       this.bulkLen = -1;
       this.remaining--;

@@ -16,6 +16,7 @@ import { decodeSetMeta, encodeSetMeta, SetValue, TAG_SET_INLINE, TAG_SET_SPLIT }
 import { decodeZSetMeta, encodeZSetMeta, TAG_ZSET_INLINE, TAG_ZSET_SPLIT, ZSetValue } from './zset-value.ts';
 import { HashValue, type Value } from './values.ts';
 import { readVarint, varintLen, writeVarint } from './varint.ts';
+import { readLatin1, writeLatin1 } from '../util/latin1.ts';
 
 export const CATALOG_KEY = 'c';
 
@@ -141,7 +142,7 @@ export type DecodedMeta = { kind: 'value'; value: Value } | { kind: 'split'; typ
 export function encodeString(s: string): Uint8Array {
   const b = Buffer.allocUnsafe(1 + s.length);
   b[0] = TAG_STRING;
-  b.write(s, 1, 'latin1');
+  writeLatin1(b, 1, s);
   return b;
 }
 
@@ -154,9 +155,9 @@ export function encodePairs(tag: number, map: Map<string, string>): Uint8Array {
   let at = 1;
   for (const [f, v] of map) {
     at = writeVarint(b, at, f.length);
-    at += b.write(f, at, 'latin1');
+    at = writeLatin1(b, at, f);
     at = writeVarint(b, at, v.length);
-    at += b.write(v, at, 'latin1');
+    at = writeLatin1(b, at, v);
   }
   return b;
 }
@@ -165,10 +166,10 @@ function decodePairs(b: Buffer, at: number): Map<string, string> {
   const map = new Map<string, string>();
   while (at < b.length) {
     let [len, next] = readVarint(b, at);
-    const f = b.toString('latin1', next, next + len);
+    const f = readLatin1(b, next, next + len);
     at = next + len;
     [len, next] = readVarint(b, at);
-    const v = b.toString('latin1', next, next + len);
+    const v = readLatin1(b, next, next + len);
     at = next + len;
     map.set(f, v);
   }
@@ -250,7 +251,7 @@ function encodeItems(tag: number, items: string[]): Uint8Array {
   let at = 1;
   for (const s of items) {
     at = writeVarint(b, at, s.length);
-    at += b.write(s, at, 'latin1');
+    at = writeLatin1(b, at, s);
   }
   return b;
 }
@@ -259,7 +260,7 @@ function decodeItems(b: Buffer, at: number): string[] {
   const out: string[] = [];
   while (at < b.length) {
     const [len, next] = readVarint(b, at);
-    out.push(b.toString('latin1', next, next + len));
+    out.push(readLatin1(b, next, next + len));
     at = next + len;
   }
   return out;

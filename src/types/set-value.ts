@@ -14,6 +14,7 @@
  */
 import { parseInt64 } from './numbers.ts';
 import { readVarint, varintLen, writeVarint } from './varint.ts';
+import { readLatin1, writeLatin1 } from '../util/latin1.ts';
 
 export const TAG_SET_INLINE = 6;
 export const TAG_SET_SPLIT = 7;
@@ -187,7 +188,7 @@ export function encodeSetMeta(s: SetValue): Uint8Array {
   let at = 2;
   for (const m of s.members) {
     at = writeVarint(b, at, m.length);
-    at += b.write(m, at, 'latin1');
+    at = writeLatin1(b, at, m);
   }
   return b;
 }
@@ -199,7 +200,7 @@ export function decodeSetMeta(b: Buffer): SetValue {
   let at = 2;
   while (at < b.length) {
     const [len, next] = readVarint(b, at);
-    members.push(b.toString('latin1', next, next + len));
+    members.push(readLatin1(b, next, next + len));
     at = next + len;
   }
   const s = new SetValue(members, intset);

@@ -20,6 +20,7 @@
 import { readVarint, varintLen, writeVarint } from './varint.ts';
 import { readU64, writeU64 } from './set-value.ts';
 import type { RankIndex } from './zset-rank.ts';
+import { readLatin1, writeLatin1 } from '../util/latin1.ts';
 
 export const TAG_ZSET_INLINE = 8;
 export const TAG_ZSET_SPLIT = 9;
@@ -311,7 +312,7 @@ export function encodeZSetMeta(z: ZSetValue): Uint8Array {
     const m = z.members[i]!;
     b.writeDoubleLE(z.scores[i]!, at);
     at = writeVarint(b, at + 8, m.length);
-    at += b.write(m, at, 'latin1');
+    at = writeLatin1(b, at, m);
   }
   return b;
 }
@@ -323,7 +324,7 @@ export function decodeZSetMeta(b: Buffer): ZSetValue {
   while (at < b.length) {
     const score = b.readDoubleLE(at);
     const [len, next] = readVarint(b, at + 8);
-    const m = b.toString('latin1', next, next + len);
+    const m = readLatin1(b, next, next + len);
     at = next + len;
     // Stored in order already.
     z.members.push(m);
