@@ -90,6 +90,15 @@ export class EngineStats {
   blockCacheMisses = 0;
 }
 
+/** Most batches are a record or two (an element and its metadata): compared pairwise, no Map. */
+function hasDuplicateKeys(ops: WriteOp[]): boolean {
+  if (ops.length > 8) return new Set(ops.map((op) => op.key)).size !== ops.length;
+  for (let i = 1; i < ops.length; i++) {
+    for (let j = 0; j < i; j++) if (ops[i]!.key === ops[j]!.key) return true;
+  }
+  return false;
+}
+
 const walKey = (id: number) => `wal/${pad20(id)}`;
 const sstKey = (epoch: number, n: number) => `sst/${pad20(n)}-${String(epoch).padStart(10, '0')}`;
 const KEEP_MANIFESTS = 10;
@@ -332,10 +341,10 @@ export class Engine implements TableSource {
     const seq = ++this._lastSeq;
     // One version per key per seq: the last op on a key within the batch wins.
     let batch = ops;
-    if (ops.length > 1) {
+    if (ops.length > 1 && hasDuplicateKeys(ops)) {
       const byKey = new Map<string, WriteOp>();
       for (const op of ops) byKey.set(op.key, op);
-      if (byKey.size !== ops.length) batch = [...byKey.values()];
+      batch = [...byKey.values()];
     }
     const wal = this.o.wal;
     for (const op of batch) {
