@@ -4,6 +4,7 @@
  * redis-cli), and where a redis-server is installed, byte-for-byte comparison with it.
  */
 import { spawnSync } from 'node:child_process';
+import net from 'node:net';
 import { Redis } from 'ioredis';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -147,6 +148,35 @@ describe('framing', () => {
   it('keeps serving after garbage from another client', async () => {
     await raw(shale.port, Buffer.from([0x2a, 0xff, 0x00, 0x0d, 0x0a]));
     expect((await raw(shale.port, 'PING\r\n')).text).toBe('+PONG\r\n');
+  });
+
+  it('keeps every reply intact for a client that reads slowly', async () => {
+    // 8 MB of replies to a client that stops reading for a while: the socket queues output
+    // across many flushes, and no queued reply may be overwritten by a later one.
+    const n = 8000;
+    const payload = (i: number) => String(i % 10).repeat(1000) + `#${i}`;
+    let req = '';
+    for (let i = 0; i < n; i++) req += cmd('ECHO', payload(i));
+    let want = '';
+    for (let i = 0; i < n; i++) want += `$${payload(i).length}\r\n${payload(i)}\r\n`;
+    const sock = net.connect(shale.port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    let got = 0;
+    const done = new Promise<void>((resolve, reject) => {
+      sock.on('data', (d: Buffer) => {
+        chunks.push(d);
+        got += d.length;
+        if (got >= want.length) resolve();
+      });
+      sock.on('error', reject);
+    });
+    sock.pause();
+    sock.write(req);
+    await new Promise((r) => setTimeout(r, 500));
+    sock.resume();
+    await done;
+    sock.destroy();
+    expect(Buffer.concat(chunks).toString('latin1') === want).toBe(true);
   });
 
   it('accepts large values split across many packets', async () => {

@@ -95,11 +95,19 @@ export class Writer {
     this.buf[this.len++] = 10;
   }
 
-  /** Returns the bytes written so far and starts empty again. */
+  /**
+   * The bytes written so far, as a view of the internal buffer, and starts empty again. The
+   * view is overwritten by the next writes unless the caller hands the buffer over first.
+   */
   take(): Buffer {
-    const out = Buffer.from(this.buf.subarray(0, this.len));
+    const out = this.buf.subarray(0, this.len);
     this.len = 0;
     return out;
+  }
+
+  /** The last view taken is still in use (a socket queued it): write into a new buffer. */
+  handOver(): void {
+    this.buf = Buffer.allocUnsafe(Math.min(this.buf.length, 16 * 1024));
   }
 }
 

@@ -172,6 +172,9 @@ export class Connection implements ClientIO {
     if (!out) return;
     this.server.stats.netOutput += out.length;
     const ok = this.socket.write(out);
+    // Written whole at once (the usual case), the bytes can be overwritten by the next replies;
+    // queued, they belong to the socket now.
+    if (this.socket.writableLength > 0) this.client.outputRetained();
     if (!ok) this.pauseReading();
     this.checkOutputLimits();
   }

@@ -115,9 +115,17 @@ export class ClientState {
     this.io.scheduleFlush();
   }
 
-  /** Takes the encoded output queued so far (the connection writes it to the socket). */
+  /**
+   * Takes the encoded output queued so far (the connection writes it to the socket). It is a
+   * view that the next reply overwrites, unless outputRetained() is called first.
+   */
   takeOutput(): Buffer | undefined {
     return this.out.length === 0 ? undefined : this.out.take();
+  }
+
+  /** The socket kept the last output (it could not write it all at once). */
+  outputRetained(): void {
+    this.out.handOver();
   }
 
   get outputPending(): number {
