@@ -171,6 +171,27 @@ describe('split sets at scale', () => {
   });
 });
 
+describe('random picks on split sets', () => {
+  it('spreads SPOP evenly over numeric members (no pile-up at the start of each group)', async () => {
+    const p = await openKs(new MemoryStore());
+    const n = 5000;
+    const member = (i: number) => `element:${String(i).padStart(12, '0')}`;
+    for (let i = 0; i < n; i += 1000) await call(p, ['SADD', 's', ...Array.from({ length: 1000 }, (_, j) => member(i + j))]);
+    expect((p.ks.lookup(0, 's', Date.now())!.value as SetValue).split).toBe(true);
+    const lastDigit = new Array<number>(10).fill(0);
+    const thousands = new Array<number>(5).fill(0);
+    for (let k = 0; k < 500; k++) {
+      const i = Number(((await call(p, ['SPOP', 's'])) as string).slice('element:'.length));
+      lastDigit[i % 10]!++;
+      thousands[Math.floor(i / 1000)]!++;
+    }
+    // Uniform picks give 50 per last digit and 100 per thousand (a few standard deviations of
+    // slack here); picks landing on group boundaries would be nearly all multiples of 10.
+    for (const c of lastDigit) expect(c).toBeGreaterThan(20), expect(c).toBeLessThan(80);
+    for (const c of thousands) expect(c).toBeGreaterThan(60), expect(c).toBeLessThan(140);
+  });
+});
+
 describe('split sorted sets at scale', () => {
   it(`keeps a ${N}-member sorted set out of memory and streams only what a command returns`, async () => {
     const store = new MemoryStore();

@@ -38,6 +38,7 @@ import { fitsInline, ListValue } from './list.ts';
 import { splitList } from './list-records.ts';
 import { SetValue } from './set-value.ts';
 import { ZSetValue } from './zset-value.ts';
+import { randomBetween } from '../util/random-between.ts';
 
 export type MaxmemoryPolicy =
   | 'noeviction'
@@ -1224,16 +1225,4 @@ async function loadCatalog(engine: EngineLike, databases: number): Promise<Catal
     clean: true,
     counts: {},
   };
-}
-
-/** A string sorting between lo and hi (inclusive-ish), chosen at random byte by byte. */
-function randomBetween(lo: string, hi: string): string {
-  let i = 0;
-  while (i < lo.length && i < hi.length && lo[i] === hi[i]) i++;
-  const a = i < lo.length ? lo.charCodeAt(i) : 0;
-  const b = i < hi.length ? hi.charCodeAt(i) : 255;
-  const c = a + Math.floor(Math.random() * (b - a + 1));
-  let s = lo.slice(0, i) + String.fromCharCode(c);
-  for (let j = 0; j < 4; j++) s += String.fromCharCode(Math.floor(Math.random() * 256));
-  return s < lo ? lo : s;
 }

@@ -20,6 +20,7 @@ import { SetValue } from './set-value.ts';
 import type { Entry } from './values.ts';
 import { FAM_RANK, ZSetValue } from './zset-value.ts';
 import type { Maybe } from '../util/maybe.ts';
+import { randomBetween } from '../util/random-between.ts';
 
 /** Records per engine write when streaming many element records. */
 export const CHUNK = 1024;
@@ -284,7 +285,8 @@ export class RandomSeeker {
       // seek needs no scans for the ends; they are found again now and then, so that removals
       // at the ends do not skew the choice for long.
       this.lo = b.lo;
-      this.hi = b.hiEx;
+      // hi is inclusive: the last key itself when the bound is "last key + \0" (as set below).
+      this.hi = b.hiEx.endsWith('\0') ? b.hiEx.slice(0, -1) : b.hiEx;
     }
     if (this.lo === undefined || this.hi === undefined) {
       const start = p + (this.bounds.lo ?? '');
@@ -301,24 +303,4 @@ export class RandomSeeker {
     e ??= (await this.ks.engine.scanAll({ start: p + this.lo, end: prefixEnd(p), limit: 1 }))[0];
     return e && [e.key.slice(p.length), e.value];
   }
-}
-
-/** A random string in [lo, hi], chosen byte by byte after their common prefix. */
-export function randomBetween(lo: string, hi: string): string {
-  let i = 0;
-  while (i < lo.length && i < hi.length && lo[i] === hi[i]) i++;
-  let out = lo.slice(0, i);
-  let onLo = true;
-  let onHi = true;
-  for (let j = i; j < i + 8; j++) {
-    const a: number = onLo && j < lo.length ? lo.charCodeAt(j) : 0;
-    const b: number = onHi ? (j < hi.length ? hi.charCodeAt(j) : 0) : 255;
-    if (b < a) break;
-    const c: number = a + Math.floor(Math.random() * (b - a + 1));
-    out += String.fromCharCode(c);
-    onLo &&= c === a;
-    onHi &&= c === b;
-    if (onHi && j >= hi.length) break;
-  }
-  return out < lo ? lo : out > hi ? hi : out;
 }
