@@ -5,7 +5,7 @@
  */
 import { type BTree, type Memtable, visible } from './memtable.ts';
 import type { SstMeta, SstTail, Block } from './sst.ts';
-import { lowerBound } from './sst.ts';
+import { findBlock, lowerBound } from './sst.ts';
 import type { Version } from './version.ts';
 
 export interface Cursor {
@@ -93,9 +93,9 @@ export class TableCursor implements Cursor {
       if (i >= t.length) return this.exhaust();
       this.table = i;
       this.tail = await this.src.tail(t[i]!);
-      let b = 0;
-      if (start !== undefined) while (b < this.tail.lastKeys.length && this.tail.lastKeys[b]! < start) b++;
-      await this.loadBlock(b);
+      // The first block whose last key is >= start (past the end: on to the next table).
+      const b = start === undefined ? 0 : findBlock(this.tail, start);
+      await this.loadBlock(b < 0 ? this.tail.lastKeys.length : b);
       if (this.key === undefined) return;
       if (start !== undefined) {
         this.pos = lowerBound(this.entries, start);
@@ -108,14 +108,10 @@ export class TableCursor implements Cursor {
       if (i < 0) return this.exhaust();
       this.table = i;
       this.tail = await this.src.tail(t[i]!);
-      let b = this.tail.lastKeys.length - 1;
       // The block holding the last key < end: the first whose last key >= end, or the final one.
-      if (end !== undefined) {
-        let lo = 0;
-        while (lo < b && this.tail.lastKeys[lo]! < end) lo++;
-        b = lo;
-      }
-      await this.loadBlock(b);
+      const last = this.tail.lastKeys.length - 1;
+      const b = end === undefined ? last : findBlock(this.tail, end);
+      await this.loadBlock(b < 0 ? last : b);
       if (this.key === undefined) return;
       this.pos = (end === undefined ? this.entries.length : lowerBound(this.entries, end)) - 1;
       if (this.pos < 0) return this.advanceBlock();

@@ -1072,7 +1072,10 @@ export class Engine implements TableSource {
     }
     await Promise.all(tables.map((c) => c.seek(start, end)));
     cursors.push(...tables);
-    return new MergeScan(cursors, options, options.snapshot?.seq ?? Infinity, this.now());
+    // A cursor that starts outside the range (a table spanning it without keys in it) only
+    // costs comparisons in every step of the merge: leave it out.
+    const inRange = (c: Cursor) => c.key !== undefined && (reverse ? start === undefined || c.key >= start : end === undefined || c.key < end);
+    return new MergeScan(cursors.filter(inRange), options, options.snapshot?.seq ?? Infinity, this.now());
   }
 
   // ---------------------------------------------------------------- lifecycle
