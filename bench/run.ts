@@ -411,6 +411,22 @@ function externalRows(b: Bench, j: Json): { all: HeadlineRow[]; readme: Headline
         readme: true,
       },
     ];
+    // The ceiling: PING on a server that runs nothing, the most any Node.js process reaches here.
+    const ceiling = arr(j['ceiling']);
+    if (ceiling.length > 0) {
+      const mean = (f: (c: Json) => number | null) => ceiling.reduce((t, c) => t + (f(c) ?? 0), 0) / ceiling.length;
+      readme.push(r({
+        metric: 'ceiling: a bare Node.js server (answers PING, parses and runs nothing; in the Shale column), redis-benchmark ping_mbulk, mean of 2 rounds',
+        shale: mean((c) => num(obj(c['bare'])['rps'])),
+        peer: mean((c) => num(obj(c['redis'])['rps'])),
+        peerName: 'Redis (no persistence)',
+        unit: '/s',
+        better: 'higher',
+        target: null,
+        met: null,
+        readme: true,
+      }));
+    }
     return { all, readme };
   }
   if (b.name === 'scale' && Array.isArray(j['results'])) {
