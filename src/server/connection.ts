@@ -116,9 +116,9 @@ export class Connection implements ClientIO {
       c.skipNext = false;
       const p = execute(this.server, c, argv);
       if (p) {
-        // Most promises settle within this tick (sets and sorted sets await in-memory work),
-        // and the pump then goes on and flushes once for the whole batch; replies queued so
-        // far go out after this loop iteration's I/O at the latest.
+        // Most promises settle within this tick (engine reads served from memory), and the
+        // pump then goes on and flushes once for the whole batch; replies queued so far go
+        // out after this loop iteration's I/O at the latest.
         this.flushSoon();
         p.then(
           () => {
