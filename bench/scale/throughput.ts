@@ -70,7 +70,8 @@ interface Server {
   name: string;
   port: number;
   proc: ChildProcess;
-  dir: string;
+  /** Data directory, removed at stop (none for the bare server). */
+  dir?: string;
 }
 
 async function startRedis(): Promise<Server> {
@@ -97,10 +98,9 @@ async function startShale(profileDir: string | undefined): Promise<Server> {
 /** bench/lib/bare-node-server.ts: the runtime's ceiling (a server that runs no command at all). */
 async function startBareNode(): Promise<Server> {
   const port = await freePort();
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'shale-tput-bare-'));
   const proc = spawn(process.execPath, [path.join(repoRoot, 'bench/lib/bare-node-server.ts'), String(port)], { stdio: 'ignore' });
   await waitReady(port, proc);
-  return { name: 'bare', port, proc, dir };
+  return { name: 'bare', port, proc };
 }
 
 async function stop(s: Server): Promise<void> {
@@ -109,7 +109,7 @@ async function stop(s: Server): Promise<void> {
     s.proc.kill('SIGTERM');
     await exited;
   }
-  rmSync(s.dir, { recursive: true, force: true });
+  if (s.dir) rmSync(s.dir, { recursive: true, force: true });
 }
 
 /** Runs redis-benchmark for one test against one server; returns its CSV rows. */

@@ -14,10 +14,11 @@ import {
   VerbatimReply,
   type Reply,
 } from './reply.ts';
+import { writeLatin1 } from '../util/latin1.ts';
 
 export type Protocol = 2 | 3;
 
-/** Strings and byte arrays up to this length are copied byte by byte in JS. */
+/** Byte arrays up to this length are copied byte by byte in JS (cheaper than a native call). */
 const SHORT = 32;
 
 /** A growable output buffer; replies for a pipeline batch go into one socket write. */
@@ -44,17 +45,8 @@ export class Writer {
 
   /** Writes a binary string (chars 0-255) byte for byte. */
   str(s: string): void {
-    const n = s.length;
-    this.ensure(n);
-    // Short strings (headers, small elements) are copied in JS: cheaper than a native call.
-    if (n <= SHORT) {
-      const buf = this.buf;
-      let at = this.len;
-      for (let i = 0; i < n; i++) buf[at++] = s.charCodeAt(i);
-      this.len = at;
-    } else {
-      this.len += this.buf.latin1Write(s, this.len);
-    }
+    this.ensure(s.length);
+    this.len = writeLatin1(this.buf, this.len, s);
   }
 
   bytes(b: Uint8Array): void {

@@ -76,17 +76,17 @@ export class ZSetView {
     return this.v.card;
   }
 
-  private get mPrefix(): string {
-    return this.g.prefix(this.key, this.v.version) + FAM_MEMBER;
-  }
-
-  private get sPrefix(): string {
-    return this.g.prefix(this.key, this.v.version) + FAM_SCORE;
-  }
-
   /** The element prefix of the set (both families and the rank record under it). */
   private get prefix(): string {
     return this.g.prefix(this.key, this.v.version);
+  }
+
+  private get mPrefix(): string {
+    return this.prefix + FAM_MEMBER;
+  }
+
+  private get sPrefix(): string {
+    return this.prefix + FAM_SCORE;
   }
 
   private get rankKey(): string {

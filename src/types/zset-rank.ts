@@ -16,6 +16,7 @@
 import type { EngineLike } from './engine-api.ts';
 import { prefixEnd } from './encoding.ts';
 import { readVarint, varintLen, writeVarint } from './varint.ts';
+import { readLatin1, writeLatin1 } from '../util/latin1.ts';
 
 export const BUCKET = 256;
 const MAX_BUCKET = 4 * BUCKET;
@@ -56,7 +57,7 @@ export class RankIndex {
       while (at < buf.length) {
         let [len, next] = readVarint(buf, at);
         if (next + len > buf.length) return undefined;
-        bounds.push(buf.toString('latin1', next, next + len));
+        bounds.push(readLatin1(buf, next, next + len));
         at = next + len;
         [len, next] = readVarint(buf, at);
         counts.push(len);
@@ -82,7 +83,7 @@ export class RankIndex {
     let at = 0;
     for (let i = 0; i < this.bounds.length; i++) {
       at = writeVarint(b, at, this.bounds[i]!.length);
-      at += b.write(this.bounds[i]!, at, 'latin1');
+      at = writeLatin1(b, at, this.bounds[i]!);
       at = writeVarint(b, at, this.counts[i]!);
     }
     return b;
