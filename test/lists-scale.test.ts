@@ -17,18 +17,29 @@ afterEach(async () => {
   for (const ks of open.splice(0)) await ks.close().catch(() => {});
 });
 
-/** Engine plus a record of every write batch made through it. */
-async function openKs(store: MemoryStore, opts: KeyspaceOptions = {}): Promise<{ ks: Keyspace; engine: Engine; batches: EngineWrite[][] }> {
+/** Engine plus a record of every write batch made through it and a count of element reads. */
+async function openKs(store: MemoryStore, opts: KeyspaceOptions = {}): Promise<{ ks: Keyspace; engine: Engine; batches: EngineWrite[][]; reads: { n: number } }> {
   const engine = await Engine.open({ store, workers: 'inline', flushIntervalMs: 5, gcIntervalMs: 0 });
   const batches: EngineWrite[][] = [];
+  const reads = { n: 0 };
   const write = engine.write.bind(engine);
   engine.write = (batch) => {
     batches.push([...batch]);
     return write(batch);
   };
+  const get = engine.get.bind(engine);
+  engine.get = (key, o) => {
+    if (key.startsWith('e')) reads.n++;
+    return get(key, o);
+  };
+  const scanAll = engine.scanAll.bind(engine);
+  engine.scanAll = (o) => {
+    if (o.start?.startsWith('e')) reads.n++;
+    return scanAll(o);
+  };
   const ks = await Keyspace.open(engine, { hz: 50, ...opts });
   open.push(ks);
-  return { ks, engine, batches };
+  return { ks, engine, batches, reads };
 }
 
 async function list(ks: Keyspace, key: string): Promise<ops.ListRef> {
@@ -57,8 +68,13 @@ describe('split lists at scale', () => {
     for (let i = 1000; i < N; i += 1000) ops.push(r, Array.from({ length: 1000 }, (_, j) => `e${i + j}`), 'tail');
     expect(r.l.split).toBe(true);
     expect(r.l.length).toBe(N);
-    // Hot-set memory is the key and three numbers, not the elements.
-    expect(ks.usedMemory()).toBeLessThan(500);
+    // Hot-set memory is the key, three numbers and the cached ends, not the elements: it stays
+    // the same as the list grows.
+    const used = ks.usedMemory();
+    expect(used).toBeLessThan(16_000);
+    ops.push(r, Array.from({ length: 1000 }, (_, j) => `e${N + j}`), 'tail');
+    expect(ks.usedMemory()).toBe(used);
+    await ops.pop(r, 'tail', 1000);
 
     batches.length = 0;
     expect(ops.push(r, ['head'], 'head')).toBe(N + 1);
@@ -75,12 +91,23 @@ describe('split lists at scale', () => {
     expect(batches.flat().every((w) => (w.value?.length ?? 0) < 64)).toBe(true);
 
     // After a restart the metadata alone describes the list.
+    let reads: { n: number };
     await ks.close();
-    ({ ks, engine, batches } = await openKs(store));
+    ({ ks, engine, batches, reads } = await openKs(store));
     r = await list(ks, 'big');
     expect(r.l.length).toBe(N);
     expect(ks.usedMemory()).toBeLessThan(500);
     expect(await ops.pop(r, 'head', 2)).toEqual(['head', 'e0']);
+    // That pop loaded the head's cache with one read: reads and pops near the head need none.
+    expect(reads.n).toBe(1);
+    expect(await ops.rangeStrings(r, 0, 99)).toEqual(Array.from({ length: 100 }, (_, i) => `e${i + 1}`));
+    expect(ops.index(r, 5)).toBe('e6');
+    expect(ops.pop(r, 'head', 3)).toEqual(['e1', 'e2', 'e3']);
+    expect(reads.n).toBe(1);
+    // The tail's likewise, on the first read there.
+    expect(await ops.rangeStrings(r, N - 12, N - 11)).toEqual([`e${N - 8}`, `e${N - 7}`]);
+    expect(ops.pop(r, 'tail', 1)).toEqual([`e${N - 2}`]);
+    expect(reads.n).toBe(2);
 
     // DEL writes one record; the elements go in the background cleanup.
     const ns = ks.db(0).ns;

@@ -404,6 +404,12 @@ export class Keyspace {
     if (this.missing.size > MISSING_CAP) this.scheduleSpill();
   }
 
+  /** Re-measures a key's entry after it cached more of its value (a split list's ends). */
+  remeasure(db: number, key: string, e: Entry): void {
+    const pk = metaKey(this.db(db).ns, key);
+    if (this.hot.get(pk) === e) this.resize(pk, e);
+  }
+
   /** Re-measures an entry after an in-place change. */
   private resize(pk: string, e: Entry): void {
     const size = entrySize(pk, e.value);

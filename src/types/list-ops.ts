@@ -13,11 +13,11 @@
 import { elemPrefix, fromBytes, listPosKey } from './encoding.ts';
 import type { EngineWrite } from './engine-api.ts';
 import type { Keyspace } from './keyspace.ts';
-import { fitsInline, ListValue, POS_BIAS } from './list.ts';
+import { END_CACHE_ELEMENTS, fitsInline, ListValue, POS_BIAS, type Where } from './list.ts';
 import { LIST_CHUNK, splitList } from './list-records.ts';
 import type { Entry } from './values.ts';
 
-export type Where = 'head' | 'tail';
+export type { Where };
 
 /** A list key being operated on. */
 export interface ListRef {
@@ -87,13 +87,53 @@ export function create(ks: Keyspace, db: number, key: string, elems: string[]): 
  * Elements [start, stop] (0 <= start <= stop < length), optionally reversed. A split list's
  * elements come as bytes, fit for a reply without a round trip through strings.
  */
-export function range(r: ListRef, start: number, stop: number, reverse = false): string[] | Promise<Uint8Array[]> {
+export function range(r: ListRef, start: number, stop: number, reverse = false): string[] | Promise<Uint8Array[] | string[]> {
   const l = r.l;
   if (!l.split) {
     const out = l.items.slice(start, stop + 1);
     return reverse ? out.reverse() : out;
   }
+  const cached = fromEnds(l, start, stop);
+  if (cached) return reverse ? cached.reverse() : cached;
+  // Near an end: load that end's cache, so the next read there is served from memory.
+  const where = stop < END_CACHE_ELEMENTS ? 'head' : start >= l.count - END_CACHE_ELEMENTS ? 'tail' : undefined;
+  if (where) {
+    return pinned(r, async () => {
+      await loadEnd(r, where, where === 'head' ? stop + 1 : l.count - start);
+      const out = fromEnds(l, start, stop)!;
+      l.end(where).cap();
+      r.ks.remeasure(r.db, r.key, r.e);
+      return reverse ? out.reverse() : out;
+    });
+  }
   return pinned(r, () => readPositions(r, l.pos(start), l.pos(stop) + 1, reverse));
+}
+
+/** Elements [start, stop] of a split list from its cached ends, or undefined if not all there. */
+function fromEnds(l: ListValue, start: number, stop: number): string[] | undefined {
+  if (stop < l.front.length) {
+    const out = new Array<string>(stop - start + 1);
+    for (let i = start; i <= stop; i++) out[i - start] = l.front.at(i);
+    return out;
+  }
+  const firstBack = l.count - l.back.length;
+  if (start >= firstBack && l.back.length > 0) {
+    const out = new Array<string>(stop - start + 1);
+    for (let i = start; i <= stop; i++) out[i - start] = l.back.at(l.count - 1 - i);
+    return out;
+  }
+  return undefined;
+}
+
+/**
+ * Loads the cached end at `where` with END_CACHE_ELEMENTS elements, or `atLeast` if more, or
+ * the whole list if shorter. The caller applies the cache's limits (EndCache.cap) once done.
+ */
+async function loadEnd(r: ListRef, where: Where, atLeast: number): Promise<void> {
+  const l = r.l;
+  const n = Math.min(l.count, Math.max(atLeast, END_CACHE_ELEMENTS));
+  const from = where === 'head' ? l.head : l.head + l.count - n;
+  l.end(where).reset((await readPositions(r, from, from + n, where === 'head')).map(fromBytes));
 }
 
 /** range() as strings, for callers that work on the elements (SORT). */
@@ -106,6 +146,8 @@ export async function rangeStrings(r: ListRef, start: number, stop: number, reve
 export function index(r: ListRef, i: number): string | Promise<string> {
   const l = r.l;
   if (!l.split) return l.items[i]!;
+  const cached = fromEnds(l, i, i);
+  if (cached) return cached[0]!;
   return pinned(r, async () => fromBytes((await readPositions(r, l.pos(i), l.pos(i) + 1))[0]!));
 }
 
@@ -155,6 +197,7 @@ export function push(r: ListRef, elems: string[], where: Where): number {
       records.push({ key: posKey(r, l.head + l.count), value: bytes(s) });
     }
     l.count++;
+    l.pushed(where, s);
   }
   r.ks.listChanged(r.db, r.key, r.e, records);
   return l.length;
@@ -184,16 +227,25 @@ export function pop(r: ListRef, where: Where, n: number): string[] | Promise<str
     r.ks.listChanged(r.db, r.key, r.e, []);
     return out;
   }
+  if (l.end(where).length >= n) return popCached(r, where, n);
   return pinned(r, async () => {
-    const from = where === 'head' ? l.head : l.head + l.count - n;
-    const out = (await readPositions(r, from, from + n, where === 'tail')).map(fromBytes);
-    const records: EngineWrite[] = [];
-    for (let p = from; p < from + n; p++) records.push({ key: posKey(r, p) });
-    if (where === 'head') l.head += n;
-    l.count -= n;
-    r.ks.listChanged(r.db, r.key, r.e, records);
-    return out;
+    await loadEnd(r, where, n);
+    return popCached(r, where, n);
   });
+}
+
+/** Pops n elements that the cached end at `where` holds (no engine read). */
+function popCached(r: ListRef, where: Where, n: number): string[] {
+  const l = r.l;
+  const out = new Array<string>(n);
+  const records: EngineWrite[] = [];
+  for (let i = 0; i < n; i++) {
+    records.push({ key: posKey(r, where === 'head' ? l.head : l.head + l.count - 1) });
+    out[i] = l.take(where);
+  }
+  l.end(where).cap();
+  r.ks.listChanged(r.db, r.key, r.e, records);
+  return out;
 }
 
 /** LSET at index i (0 <= i < length). */
@@ -205,6 +257,8 @@ export function setAt(r: ListRef, i: number, value: string): void {
     inlineChanged(r);
     return;
   }
+  if (i < l.front.length) l.front.set(i, value);
+  if (i >= l.count - l.back.length) l.back.set(l.count - 1 - i, value);
   r.ks.listChanged(r.db, r.key, r.e, [{ key: posKey(r, l.pos(i)), value: bytes(value) }]);
 }
 
@@ -256,6 +310,7 @@ async function insertSplit(r: ListRef, at: number, value: string): Promise<numbe
         records.push({ key: posKey(r, l.pos(at)), value: bytes(value) });
       }
       l.count++;
+      l.dropEnds();
       r.ks.listChanged(r.db, r.key, r.e, records);
     });
     return l.length;
@@ -336,6 +391,7 @@ export function trim(r: ListRef, start: number, stop: number): void | Promise<vo
     const records: EngineWrite[] = [];
     for (let i = 0; i < keepFrom; i++) records.push({ key: posKey(r, l.pos(i)) });
     for (let i = keepTo + 1; i < n; i++) records.push({ key: posKey(r, l.pos(i)) });
+    l.keepRange(keepFrom, keepTo);
     l.head += keepFrom;
     l.count = kept;
     r.ks.listChanged(r.db, r.key, r.e, records);
@@ -390,6 +446,7 @@ async function rewrite(
     l.version = version;
     l.head = 0;
     l.count = pos;
+    l.dropEnds();
     ks.listChanged(r.db, r.key, r.e, batch, true);
     ks.background.cleanupPrefix(elemPrefix(nsId, r.key, old));
   });

@@ -6,7 +6,7 @@
 import { elemPrefix, fromBytes, listPosKey } from './encoding.ts';
 import type { EngineWrite } from './engine-api.ts';
 import type { Keyspace } from './keyspace.ts';
-import { ListValue } from './list.ts';
+import { END_CACHE_ELEMENTS, ListValue } from './list.ts';
 import { copyRecords } from './set-collection.ts';
 
 /** Element records written per engine batch by copies and bulk rewrites. */
@@ -24,6 +24,11 @@ export function splitList(l: ListValue, version: number, ns: number, key: string
   for (let i = 0; i < items.length; i++) batch.push({ key: listPosKey(ns, key, version, i), value: Buffer.from(items[i]!, 'latin1') });
   l.items = [];
   l.bytes = 0;
+  // The ends stay cached (each keeps what its limits allow).
+  l.front.reset(items.slice(0, END_CACHE_ELEMENTS).reverse());
+  l.back.reset(items.slice(-END_CACHE_ELEMENTS));
+  l.front.cap();
+  l.back.cap();
 }
 
 /**

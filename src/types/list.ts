@@ -7,6 +7,11 @@
  * positions [head, head + count). The in-memory value of a split list is just those three
  * numbers, so a list of any length costs a few bytes of memory, and LPUSH/RPUSH/LPOP/RPOP write
  * one element record plus the metadata.
+ *
+ * A split list also keeps copies of its first and last elements (`front`, `back`), at most one
+ * small node's worth each, like the head and tail nodes of Redis's quicklist: pushes and pops
+ * keep them exact, so reads and pops near the ends (LRANGE 0 99, LINDEX -1, RPOP) are answered
+ * from memory without an engine read. Operations that move elements drop them (dropEnds()).
  */
 
 /** Added to a position before it is written big-endian: positions in [-2^52, 2^52) sort right. */
@@ -19,6 +24,74 @@ const LP_HEADER = 7;
 /** Redis's SIZE_SAFETY_LIMIT: a positive list-max-listpack-size still caps a node at 8 KiB. */
 const SIZE_SAFETY_LIMIT = 8192;
 
+/** Most elements, and element bytes, each cached end of a split list holds. */
+export const END_CACHE_ELEMENTS = 128;
+const END_CACHE_BYTES = SIZE_SAFETY_LIMIT;
+
+export type Where = 'head' | 'tail';
+
+/**
+ * Copies of the elements at one end of a split list, the element at the end last (so a push or
+ * pop at that end is an array push or pop). Holds at most END_CACHE_ELEMENTS / _BYTES: the
+ * elements farthest from the end are dropped first.
+ */
+export class EndCache {
+  elems: string[] = [];
+  bytes = 0;
+
+  get length(): number {
+    return this.elems.length;
+  }
+
+  push(s: string): void {
+    this.elems.push(s);
+    this.bytes += s.length;
+    this.cap();
+  }
+
+  pop(): string {
+    const s = this.elems.pop()!;
+    this.bytes -= s.length;
+    return s;
+  }
+
+  /** Drops the element farthest from the end. */
+  dropFar(): void {
+    this.bytes -= this.elems.shift()!.length;
+  }
+
+  /** Replaces the contents (nearest the end last); cap() applies the limits. */
+  reset(elems: string[]): void {
+    this.elems = elems;
+    let b = 0;
+    for (const s of elems) b += s.length;
+    this.bytes = b;
+  }
+
+  /** The k-th element from the end (0: the end itself). */
+  at(k: number): string {
+    return this.elems[this.elems.length - 1 - k]!;
+  }
+
+  /** Sets the k-th element from the end. */
+  set(k: number, s: string): void {
+    const i = this.elems.length - 1 - k;
+    this.bytes += s.length - this.elems[i]!.length;
+    this.elems[i] = s;
+    this.cap();
+  }
+
+  cap(): void {
+    while (this.elems.length > END_CACHE_ELEMENTS || (this.elems.length > 0 && this.bytes > END_CACHE_BYTES)) this.dropFar();
+  }
+}
+
+/** An end cache after `cut` elements went from its end and the list was left `kept` long. */
+function keepInner(c: EndCache, cut: number, kept: number): void {
+  for (let i = 0; i < cut && c.length > 0; i++) c.pop();
+  while (c.length > kept) c.dropFar();
+}
+
 export class ListValue {
   /** Inline (version 0): the elements, head first. Always empty when split. */
   items: string[];
@@ -30,6 +103,10 @@ export class ListValue {
   count: number;
   /** Inline: sum of element lengths. */
   bytes: number;
+  /** Split: copies of elements [0, front.length), element 0 last. */
+  front = new EndCache();
+  /** Split: copies of elements [count - back.length, count), the last element last. */
+  back = new EndCache();
 
   constructor(items: string[] = []) {
     this.items = items;
@@ -53,9 +130,50 @@ export class ListValue {
     return this.version === 0 ? this.items.length : this.count;
   }
 
-  /** Elements held in memory (0 for split lists: their elements stay in the engine). */
+  /** Elements held in memory (for split lists only the cached ends: the rest stay in the engine). */
   get size(): number {
-    return this.items.length;
+    return this.items.length + this.front.length + this.back.length;
+  }
+
+  /** Bytes of the elements held in memory. */
+  get memBytes(): number {
+    return this.bytes + this.front.bytes + this.back.bytes;
+  }
+
+  /** Split: the cached end at `where`. */
+  end(where: Where): EndCache {
+    return where === 'head' ? this.front : this.back;
+  }
+
+  /** Split: records a push of s at `where` (head/count already updated). */
+  pushed(where: Where, s: string): void {
+    this.end(where).push(s);
+  }
+
+  /**
+   * Split: takes the element at `where` from its cached end (the caller checked that the end
+   * holds one) and updates head/count. The other end loses it too when it reached that far.
+   */
+  take(where: Where): string {
+    const s = this.end(where).pop();
+    if (where === 'head') this.head++;
+    this.count--;
+    const other = this.end(where === 'head' ? 'tail' : 'head');
+    if (other.length > this.count) other.dropFar();
+    return s;
+  }
+
+  /** Split: the list keeps only elements [from, to] (call before head/count change). */
+  keepRange(from: number, to: number): void {
+    const kept = to - from + 1;
+    keepInner(this.front, from, kept);
+    keepInner(this.back, this.count - 1 - to, kept);
+  }
+
+  /** Split: forgets both cached ends (after an operation that moves elements). */
+  dropEnds(): void {
+    this.front = new EndCache();
+    this.back = new EndCache();
   }
 
   get split(): boolean {

@@ -98,7 +98,7 @@ export const FIELD_OVERHEAD = 48;
 
 export function entrySize(key: string, value: Value): number {
   if (typeof value === 'string') return ENTRY_OVERHEAD + key.length + value.length;
-  // A split list keeps only its head/count in memory (size is 0 then).
-  if (value instanceof ListValue) return ENTRY_OVERHEAD + key.length + value.bytes + value.size * FIELD_OVERHEAD;
+  // A split list keeps only its head/count and its cached ends in memory.
+  if (value instanceof ListValue) return ENTRY_OVERHEAD + key.length + value.memBytes + value.size * FIELD_OVERHEAD;
   return ENTRY_OVERHEAD + key.length + value.bytes + value.size * FIELD_OVERHEAD;
 }
