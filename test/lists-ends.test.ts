@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Engine, MemoryStore } from '../src/engine/index.ts';
 import { elemPrefix, fromBytes, prefixEnd } from '../src/types/encoding.ts';
 import { Keyspace } from '../src/types/keyspace.ts';
-import { END_CACHE_ELEMENTS } from '../src/types/list.ts';
+import { END_CACHE_BYTES, END_CACHE_MAX } from '../src/types/list.ts';
 import * as ops from '../src/types/list-ops.ts';
 
 type Op =
@@ -150,10 +150,10 @@ describe('cached ends of split lists', () => {
             continue;
           }
           // Each cached end is a copy of the list's end, within the cache's limits.
-          expect(l.front.length).toBeLessThanOrEqual(END_CACHE_ELEMENTS);
-          expect(l.back.length).toBeLessThanOrEqual(END_CACHE_ELEMENTS);
-          expect(l.front.bytes).toBeLessThanOrEqual(8192);
-          expect(l.back.bytes).toBeLessThanOrEqual(8192);
+          expect(l.front.length).toBeLessThanOrEqual(END_CACHE_MAX);
+          expect(l.back.length).toBeLessThanOrEqual(END_CACHE_MAX);
+          expect(l.front.bytes).toBeLessThanOrEqual(END_CACHE_BYTES);
+          expect(l.back.bytes).toBeLessThanOrEqual(END_CACHE_BYTES);
           for (let k = 0; k < l.front.length; k++) expect(l.front.at(k)).toBe(model[k]);
           for (let k = 0; k < l.back.length; k++) expect(l.back.at(k)).toBe(model[model.length - 1 - k]);
         }

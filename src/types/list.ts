@@ -25,14 +25,18 @@ const LP_HEADER = 7;
 const SIZE_SAFETY_LIMIT = 8192;
 
 /** Most elements, and element bytes, each cached end of a split list holds. */
+/** Elements a cached end is loaded with, and keeps after trimming. */
 export const END_CACHE_ELEMENTS = 128;
-const END_CACHE_BYTES = SIZE_SAFETY_LIMIT;
+/** Most elements a cached end holds: pushes trim it back to END_CACHE_ELEMENTS in one go. */
+export const END_CACHE_MAX = END_CACHE_ELEMENTS + 32;
+/** Most element bytes a cached end holds. */
+export const END_CACHE_BYTES = SIZE_SAFETY_LIMIT;
 
 export type Where = 'head' | 'tail';
 
 /**
  * Copies of the elements at one end of a split list, the element at the end last (so a push or
- * pop at that end is an array push or pop). Holds at most END_CACHE_ELEMENTS / _BYTES: the
+ * pop at that end is an array push or pop). Holds at most END_CACHE_MAX / _BYTES: the
  * elements farthest from the end are dropped first.
  */
 export class EndCache {
@@ -81,8 +85,16 @@ export class EndCache {
     this.cap();
   }
 
+  /** Applies the limits, dropping the elements farthest from the end. */
   cap(): void {
-    while (this.elems.length > END_CACHE_ELEMENTS || (this.elems.length > 0 && this.bytes > END_CACHE_BYTES)) this.dropFar();
+    const c = this.elems;
+    if (c.length <= END_CACHE_MAX && this.bytes <= END_CACHE_BYTES) return;
+    // Trimmed in one splice down to END_CACHE_ELEMENTS, not by a shift per push.
+    let k = 0;
+    let b = this.bytes;
+    while (k < c.length && (c.length - k > END_CACHE_ELEMENTS || b > END_CACHE_BYTES)) b -= c[k++]!.length;
+    c.splice(0, k);
+    this.bytes = b;
   }
 }
 
