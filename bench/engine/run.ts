@@ -646,7 +646,7 @@ async function openTime(subject: Subject, n: number): Promise<OpenResult> {
 
 // ------------------------------------------------------------------ run
 
-const machine = machineInfo({ packages: ['@slatedb/uniffi', 'koffi', 'hdr-histogram-js', 'sorted-btree', 'lru-cache'], dirs: [root] });
+const machine = machineInfo({ packages: ['@slatedb/uniffi', 'koffi', 'hdr-histogram-js', 'lru-cache'], dirs: [root] });
 section(`engine benchmark, size ${sizeName}: ${S.keys} keys of ${KEY_BYTES} B, values of ${VALUE_BYTES} B; temp dir ${root}`);
 const busyBefore = await cpuBusyPercent(1000);
 const busyProcs = busyProcesses();

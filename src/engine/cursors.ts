@@ -3,7 +3,7 @@
  * one distinct key at a time, forward or in reverse. The merge in engine.ts picks the smallest
  * (or largest) current key across cursors and the newest visible version among them.
  */
-import { type BTree, type Memtable, visible } from './memtable.ts';
+import { type Memtable, searchKeys, type SortedKeys, visible } from './memtable.ts';
 import type { SstMeta, SstTail, Block } from './sst.ts';
 import { findBlock, lowerBound } from './sst.ts';
 import type { Version } from './version.ts';
@@ -21,20 +21,24 @@ export class MemCursor implements Cursor {
   key: string | undefined;
   private readonly table: Memtable;
   private readonly reverse: boolean;
-  private readonly tree: BTree<string, undefined>;
-  /** Walks the tree from the current key; valid while the tree's version is `version`. */
-  private iter: Iterator<[string, undefined]>;
+  private order: SortedKeys;
+  /** Per sorted array: the next key's index forward, the current key's in reverse. */
+  private pos: number[];
+  /** The array the current key came from. */
+  private from = -1;
   private version: number;
 
   /** start is inclusive, end exclusive, in both directions. */
   constructor(table: Memtable, reverse: boolean, start: string | undefined, end: string | undefined) {
     this.table = table;
     this.reverse = reverse;
-    this.tree = table.sorted();
-    this.version = table.treeVersion;
-    // entriesReversed(end, _, true) starts below `end`; entries(start) at or above `start`.
-    this.iter = reverse ? this.tree.entriesReversed(end, undefined, end !== undefined) : this.tree.entries(start);
-    this.key = this.iter.next().value?.[0];
+    this.order = table.sorted();
+    this.version = table.orderVersion;
+    // Reverse: the last keys below `end`; forward: the first at or above `start`.
+    this.pos = this.order.map((keys) =>
+      reverse ? (end === undefined ? keys.length : searchKeys(keys, end, false)) - 1 : start === undefined ? 0 : searchKeys(keys, start, false),
+    );
+    this.step();
   }
 
   best(snapSeq: number): Version | undefined {
@@ -44,19 +48,34 @@ export class MemCursor implements Cursor {
 
   next(): void {
     if (this.key === undefined) return;
-    if (this.table.treeVersion !== this.version) {
-      // Another scan merged new keys into the tree: a B+tree iterator does not survive that,
-      // so walk on from the current key. Keys written after this cursor was made may be
-      // missing; scans are not snapshots unless given one.
-      this.version = this.table.treeVersion;
-      this.iter = this.reverse ? this.tree.entriesReversed(this.key, undefined, true) : this.tree.entries(this.key);
-      const k = this.iter.next().value?.[0];
-      if (this.reverse || k !== this.key) {
-        this.key = k;
-        return;
+    if (this.table.orderVersion !== this.version) {
+      // Another scan merged new keys in: walk on from the current key in the new arrays. Keys
+      // written after this cursor was made may be missing; scans are not snapshots unless
+      // given one.
+      const key = this.key;
+      this.order = this.table.sorted();
+      this.version = this.table.orderVersion;
+      this.pos = this.order.map((keys) => (this.reverse ? searchKeys(keys, key, false) - 1 : searchKeys(keys, key, true)));
+    } else {
+      this.pos[this.from]! += this.reverse ? -1 : 1;
+    }
+    this.step();
+  }
+
+  /** Sets key to the smallest (largest, in reverse) of the arrays' keys at their positions. */
+  private step(): void {
+    let key: string | undefined;
+    let from = -1;
+    const { order, pos, reverse } = this;
+    for (let l = 0; l < order.length; l++) {
+      const k = order[l]![pos[l]!];
+      if (k !== undefined && (key === undefined || (reverse ? k > key : k < key))) {
+        key = k;
+        from = l;
       }
     }
-    this.key = this.iter.next().value?.[0];
+    this.key = key;
+    this.from = from;
   }
 }
 

@@ -304,7 +304,7 @@ export class Engine implements TableSource {
       for (const e of obj.entries) {
         if (e.seq > objMax) objMax = e.seq;
         if (e.seq <= flushed) continue;
-        this.memtable.apply(e.key, e, Infinity);
+        this.memtable.apply(e.key, e.seq, e.value, e.expireAt, Infinity);
         if (e.seq > maxSeq) maxSeq = e.seq;
       }
       this.walObjects.push({ id, lastSeq: objMax });
@@ -348,8 +348,7 @@ export class Engine implements TableSource {
     }
     const wal = this.o.wal;
     for (const op of batch) {
-      const v: Version = { seq, value: op.value, expireAt: op.expireAt ?? 0 };
-      this.memtable.apply(op.key, v, this.oldestSnapshot);
+      const v = this.memtable.apply(op.key, seq, op.value, op.expireAt ?? 0, this.oldestSnapshot);
       if (wal) writeEntry(this.walBuf, op.key, v);
     }
     if (wal) {

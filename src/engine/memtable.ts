@@ -1,11 +1,4 @@
-import BTreeModule from 'sorted-btree';
-
-// sorted-btree is CommonJS with an ES-style default export: Node hands us the module object,
-// bundlers (vitest) the class itself.
-const BTree: typeof BTreeModule.default =
-  (BTreeModule as unknown as { default?: typeof BTreeModule.default }).default ?? (BTreeModule as never);
-export type BTree<K, V> = InstanceType<typeof BTreeModule.default<K, V>>;
-import { compareKeys, type Version, versionCost } from './version.ts';
+import { type Version, VERSION_OVERHEAD, versionCost } from './version.ts';
 
 /** Newest first; older links kept only while a snapshot may still read them. */
 export interface Chain extends Version {
@@ -14,16 +7,19 @@ export interface Chain extends Version {
 
 /**
  * The in-memory table. A hash index holds every key's version chain (newest first) and serves
- * point reads and writes; the B+tree that orders keys for scans is only brought up to date
- * when a scan asks for it (new keys wait in `pending`), so a write costs a hash update, and
- * sorting is paid in batches, by scans, or off-thread when the table is flushed.
+ * point reads and writes. The key order that scans need is kept as a few sorted arrays and is
+ * only brought up to date when a scan asks for it (new keys wait in `pending`): a write costs a
+ * hash update, and sorting is paid in batches, by scans, or off-thread when the table is
+ * flushed. A batch is sorted into a new array; arrays merge when the next bigger one is at
+ * most FANOUT times their size, so there are about log4(keys) of them and each key is copied
+ * a few times. A first scan after many writes costs one sort, a later one a small merge.
  */
 export class Memtable {
   private readonly index = new Map<string, Chain>();
-  private readonly tree = new BTree<string, undefined>(undefined, compareKeys);
   private pending: string[] = [];
-  /** Bumped whenever the tree changes, so that cursors know when their iterators went stale. */
-  treeVersion = 0;
+  private order: SortedKeys = [];
+  /** Bumped whenever the order changes, so that cursors know when their positions went stale. */
+  orderVersion = 0;
   bytes = 0;
   /** Bytes of every version ever applied, replaced ones too: what the WAL holds for this table. */
   logged = 0;
@@ -34,27 +30,43 @@ export class Memtable {
     return this.index.size;
   }
 
-  /** oldestSnapshot: the smallest open snapshot seq, or Infinity when none is open. */
-  apply(key: string, v: Version, oldestSnapshot: number): void {
+  /**
+   * Stores a version and returns the chain node holding it. oldestSnapshot: the smallest open
+   * snapshot seq, or Infinity when none is open.
+   */
+  apply(key: string, seq: number, value: Uint8Array | undefined, expireAt: number, oldestSnapshot: number): Chain {
     const prev = this.index.get(key);
-    const node: Chain = { seq: v.seq, value: v.value, expireAt: v.expireAt, older: prev };
-    const cost = versionCost(key, v);
+    const cost = key.length + (value?.length ?? 0) + VERSION_OVERHEAD;
     this.bytes += cost;
     this.logged += cost;
-    if (prev) {
-      // Keep versions newer than the oldest snapshot plus the first one it can see.
-      let c: Chain = node;
-      while (c.older && c.seq > oldestSnapshot) c = c.older;
-      if (c.older) {
-        this.bytes -= chainCost(key, c.older);
-        c.older = undefined;
-      }
-    } else {
+    if (seq < this.minSeq) this.minSeq = seq;
+    if (seq > this.maxSeq) this.maxSeq = seq;
+    if (!prev) {
+      const node: Chain = { seq, value, expireAt, older: undefined };
       this.pending.push(key);
+      this.index.set(key, node);
+      return node;
+    }
+    if (oldestSnapshot === Infinity) {
+      // Nobody can read the old versions: the newest node takes the new one in place (most
+      // writes rewrite a key, a collection's metadata above all).
+      this.bytes -= chainCost(key, prev);
+      prev.seq = seq;
+      prev.value = value;
+      prev.expireAt = expireAt;
+      prev.older = undefined;
+      return prev;
+    }
+    const node: Chain = { seq, value, expireAt, older: prev };
+    // Keep versions newer than the oldest snapshot plus the first one it can see.
+    let c: Chain = node;
+    while (c.older && c.seq > oldestSnapshot) c = c.older;
+    if (c.older) {
+      this.bytes -= chainCost(key, c.older);
+      c.older = undefined;
     }
     this.index.set(key, node);
-    if (v.seq < this.minSeq) this.minSeq = v.seq;
-    if (v.seq > this.maxSeq) this.maxSeq = v.seq;
+    return node;
   }
 
   /** The newest version with seq <= snapSeq, if this table has one. */
@@ -72,16 +84,54 @@ export class Memtable {
   }
 
   /** The ordered key set, with keys added since the last call merged in. */
-  sorted(): BTree<string, undefined> {
+  sorted(): SortedKeys {
     if (this.pending.length > 0) {
       // Default sort compares UTF-16 units: byte order for binary strings.
-      this.pending.sort();
-      for (const k of this.pending) this.tree.set(k, undefined);
+      const levels = [...this.order, this.pending.sort()];
       this.pending = [];
-      this.treeVersion++;
+      // New arrays, never changed in place: a cursor keeps reading the ones it positioned in.
+      while (levels.length > 1 && levels[levels.length - 2]!.length <= FANOUT * levels[levels.length - 1]!.length) {
+        const small = levels.pop()!;
+        levels.push(mergeSorted(levels.pop()!, small));
+      }
+      this.order = levels;
+      this.orderVersion++;
     }
-    return this.tree;
+    return this.order;
   }
+}
+
+/** How much bigger than the next smaller one a sorted array of a memtable stays. */
+const FANOUT = 4;
+
+/** A memtable's keys in order: sorted arrays, biggest first, with no key in two of them. */
+export type SortedKeys = readonly (readonly string[])[];
+
+/** The sorted union of two sorted arrays without common keys. */
+function mergeSorted(a: readonly string[], b: readonly string[]): readonly string[] {
+  if (a.length === 0) return b;
+  if (b.length === 0) return a;
+  const out = new Array<string>(a.length + b.length);
+  let i = 0;
+  let j = 0;
+  let k = 0;
+  while (i < a.length && j < b.length) out[k++] = a[i]! < b[j]! ? a[i++]! : b[j++]!;
+  while (i < a.length) out[k++] = a[i++]!;
+  while (j < b.length) out[k++] = b[j++]!;
+  return out;
+}
+
+/** Index of the first key >= key (or > key when `after`). */
+export function searchKeys(keys: readonly string[], key: string, after: boolean): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const k = keys[mid]!;
+    if (k < key || (after && k === key)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 export function visible(chain: Chain | undefined, snapSeq: number): Version | undefined {

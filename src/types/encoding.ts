@@ -16,7 +16,7 @@ import { decodeSetMeta, encodeSetMeta, SetValue, TAG_SET_INLINE, TAG_SET_SPLIT }
 import { decodeZSetMeta, encodeZSetMeta, TAG_ZSET_INLINE, TAG_ZSET_SPLIT, ZSetValue } from './zset-value.ts';
 import { HashValue, type Value } from './values.ts';
 import { readVarint, varintLen, writeVarint } from './varint.ts';
-import { readLatin1, writeLatin1 } from '../util/latin1.ts';
+import { latin1Bytes, latin1String, readLatin1, writeLatin1 } from '../util/latin1.ts';
 
 export const CATALOG_KEY = 'c';
 
@@ -102,13 +102,8 @@ export function prefixEnd(p: string): string {
   return p.slice(0, i) + String.fromCharCode(p.charCodeAt(i) + 1);
 }
 
-export function toBytes(s: string): Uint8Array {
-  return Buffer.from(s, 'latin1');
-}
-
-export function fromBytes(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
-}
+export const toBytes = latin1Bytes;
+export const fromBytes = latin1String;
 
 // Metadata record values: tag byte, then the body.
 export const TAG_STRING = 1;

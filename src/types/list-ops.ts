@@ -10,7 +10,7 @@
  * Operations that await the engine pin the key (Keyspace.hold) and rely on the dispatcher's
  * key locks for atomicity. Each mutating operation persists through Keyspace.listChanged.
  */
-import { elemPrefix, fromBytes, listPosKey } from './encoding.ts';
+import { elemPrefix, fromBytes, listPosKey, toBytes as bytes } from './encoding.ts';
 import type { EngineWrite } from './engine-api.ts';
 import type { Keyspace } from './keyspace.ts';
 import { END_CACHE_ELEMENTS, fitsInline, ListValue, POS_BIAS, type Where } from './list.ts';
@@ -40,9 +40,6 @@ function posKey(r: ListRef, pos: number): string {
   return listPosKey(ns(r), r.key, r.l.version, pos);
 }
 
-function bytes(s: string): Uint8Array {
-  return Buffer.from(s, 'latin1');
-}
 
 /** Runs an async body with the key pinned in memory. */
 async function pinned<T>(r: ListRef, body: () => Promise<T>): Promise<T> {

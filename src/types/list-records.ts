@@ -3,7 +3,7 @@
  * RENAME/COPY/MOVE. Everything here writes element records only; the metadata record is
  * written by the keyspace in the same batch (conversion) or right after (copies).
  */
-import { elemPrefix, fromBytes, listPosKey } from './encoding.ts';
+import { elemPrefix, fromBytes, listPosKey, toBytes } from './encoding.ts';
 import type { EngineWrite } from './engine-api.ts';
 import type { Keyspace } from './keyspace.ts';
 import { END_CACHE_ELEMENTS, ListValue } from './list.ts';
@@ -21,7 +21,7 @@ export function splitList(l: ListValue, version: number, ns: number, key: string
   l.version = version;
   l.head = 0;
   l.count = items.length;
-  for (let i = 0; i < items.length; i++) batch.push({ key: listPosKey(ns, key, version, i), value: Buffer.from(items[i]!, 'latin1') });
+  for (let i = 0; i < items.length; i++) batch.push({ key: listPosKey(ns, key, version, i), value: toBytes(items[i]!) });
   l.items = [];
   l.bytes = 0;
   // The ends stay cached (each keeps what its limits allow).

@@ -5,26 +5,38 @@ import { MemCursor } from '../../src/engine/cursors.ts';
 import { Memtable } from '../../src/engine/memtable.ts';
 
 const val = new Uint8Array([1]);
+/** Keys from a small alphabet, so that bounds often equal keys. */
+const key = fc.string({ unit: fc.constantFrom('a', 'b', 'c', 'd'), maxLength: 5 });
 
 describe('MemCursor', () => {
   it('walks every key present at its start exactly once, in order, though keys are merged in meanwhile', () => {
     fc.assert(
       fc.property(
-        fc.uniqueArray(fc.string({ maxLength: 4 }), { minLength: 1, maxLength: 300 }),
-        fc.array(fc.string({ maxLength: 4 }), { maxLength: 200 }),
+        fc.uniqueArray(key, { minLength: 1, maxLength: 300 }),
+        // Few keys merged meanwhile stay in a small sorted array of their own; many merge into a bigger one.
+        fc.oneof(fc.array(key, { maxLength: 8 }), fc.array(key, { maxLength: 200 })),
         fc.boolean(),
         fc.nat(300),
-        (initial, later, reverse, at) => {
+        fc.nat(8),
+        (initial, later, reverse, at, tail) => {
           const t = new Memtable();
           let seq = 0;
-          for (const k of initial) t.apply(k, { seq: ++seq, value: val, expireAt: 0 }, Infinity);
+          // The last few keys come in a second batch: the keys start out in two sorted arrays.
+          initial.forEach((k, i) => {
+            if (i === initial.length - tail) t.sorted();
+            t.apply(k, ++seq, val, 0, Infinity);
+          });
           const c = new MemCursor(t, reverse, undefined, undefined);
           const seen: string[] = [];
           for (let i = 0; c.key !== undefined; i++) {
             seen.push(c.key);
             if (i === at % initial.length) {
-              // Another scan merges new keys into the tree while this one is paused.
-              for (const k of later) t.apply(k, { seq: ++seq, value: val, expireAt: 0 }, Infinity);
+              // Another scan merges new keys in while this one is paused.
+              for (const k of later) t.apply(k, ++seq, val, 0, Infinity);
+              t.sorted();
+            } else if (i > at % initial.length && i % 3 === 0) {
+              // And again, one key at a time, whichever array the current key is in.
+              t.apply(`${later[i % Math.max(later.length, 1)] ?? ''}${i}`, ++seq, val, 0, Infinity);
               t.sorted();
             }
             c.next();
@@ -36,6 +48,38 @@ describe('MemCursor', () => {
         },
       ),
       { numRuns: 300 },
+    );
+  });
+
+  it('walks exactly the keys in [start, end) of every sorted array, both ways', () => {
+    fc.assert(
+      fc.property(
+        // A big first batch, then small ones that stay in sorted arrays of their own.
+        fc.tuple(fc.uniqueArray(key, { minLength: 40, maxLength: 200 }), fc.array(fc.uniqueArray(key, { maxLength: 5 }), { maxLength: 4 })).map(([a, b]) => [a, ...b]),
+        fc.option(key),
+        fc.option(key),
+        fc.boolean(),
+        (batches, start, end, reverse) => {
+          const t = new Memtable();
+          const all = new Set<string>();
+          let seq = 0;
+          for (const batch of batches) {
+            for (const k of batch) {
+              t.apply(k, ++seq, val, 0, Infinity);
+              all.add(k);
+            }
+            t.sorted();
+          }
+          const s = start ?? undefined;
+          const e = end ?? undefined;
+          const c = new MemCursor(t, reverse, s, e);
+          const seen: string[] = [];
+          for (; c.key !== undefined && (reverse ? s === undefined || c.key >= s : e === undefined || c.key < e); c.next()) seen.push(c.key);
+          const want = [...all].filter((k) => (s === undefined || k >= s) && (e === undefined || k < e)).sort();
+          expect(seen).toEqual(reverse ? want.reverse() : want);
+        },
+      ),
+      { numRuns: 500 },
     );
   });
 });
