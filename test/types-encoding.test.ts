@@ -1,7 +1,7 @@
 /** Record encodings of the data model (src/types/encoding.ts). */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { pack, unpack } from 'msgpackr';
+import { pack, unpack, unpackMultiple } from 'msgpackr';
 import { decodeMeta, encodeSplit, encodeValue, TAG_HASH_SPLIT, type SplitHeader } from '../src/types/encoding.ts';
 import { ListValue, POS_BIAS } from '../src/types/list.ts';
 
@@ -13,6 +13,8 @@ describe('split collection headers', () => {
       const b = encodeSplit(TAG_HASH_SPLIT, h);
       expect(b[0]).toBe(TAG_HASH_SPLIT);
       expect(unpack(b.subarray(1))).toEqual(unpack(pack(h)));
+      // Nothing after the map.
+      expect(unpackMultiple(b.subarray(1))).toHaveLength(1);
     };
     for (const v of EDGES) for (const n of EDGES) check({ v: Math.abs(v), n: Math.abs(n), h: v });
     check({ v: 3, n: 7 });

@@ -176,25 +176,43 @@ function decodePairs(b: Buffer, at: number): Map<string, string> {
  * to a big collection, and a generic encoder costs more than the rest of such a write.
  */
 export function encodeSplit(tag: number, header: SplitHeader): Uint8Array {
-  const fields: [number, number][] = [[0x76 /* v */, header.v], [0x6e /* n */, header.n]];
-  if (header.h !== undefined) fields.push([0x68 /* h */, header.h]);
-  const b = Buffer.allocUnsafe(2 + fields.length * 11);
+  const { v, n, h } = header;
+  const fields = h === undefined ? 2 : 3;
+  const b = new Uint8Array(2 + 3 * fields + intSize(v) + intSize(n) + (h === undefined ? 0 : intSize(h)));
   b[0] = tag;
-  b[1] = 0x80 | fields.length; // fixmap
-  let at = 2;
-  for (const [name, n] of fields) {
-    b[at++] = 0xa1; // fixstr of one char
-    b[at++] = name;
-    if (n >= -32 && n < 128) b[at++] = n & 0xff; // positive or negative fixint
-    else if (n >= -0x80000000 && n < 0x80000000) {
-      b[at++] = 0xd2; // int 32
-      at = b.writeInt32BE(n, at);
-    } else {
-      b[at++] = 0xcb; // float 64: exact for every safe integer
-      at = b.writeDoubleBE(n, at);
-    }
+  b[1] = 0x80 | fields; // fixmap
+  let at = writeField(b, 2, 0x76 /* v */, v);
+  at = writeField(b, at, 0x6e /* n */, n);
+  if (h !== undefined) writeField(b, at, 0x68 /* h */, h);
+  return b;
+}
+
+/** Bytes after the type byte of a MessagePack integer: fixint, int 32, or float 64 (exact for safe integers). */
+function intSize(n: number): number {
+  return n >= -32 && n < 128 ? 0 : n >= -0x80000000 && n < 0x80000000 ? 4 : 8;
+}
+
+const f64 = new DataView(new ArrayBuffer(8));
+
+/** A one-char fixstr name and an integer value; returns the position after them. */
+function writeField(b: Uint8Array, at: number, name: number, n: number): number {
+  b[at++] = 0xa1; // fixstr of one char
+  b[at++] = name;
+  const size = intSize(n);
+  if (size === 0) {
+    b[at++] = n & 0xff; // positive or negative fixint
+  } else if (size === 4) {
+    b[at++] = 0xd2;
+    b[at++] = (n >>> 24) & 0xff;
+    b[at++] = (n >>> 16) & 0xff;
+    b[at++] = (n >>> 8) & 0xff;
+    b[at++] = n & 0xff;
+  } else {
+    b[at++] = 0xcb;
+    f64.setFloat64(0, n);
+    for (let i = 0; i < 8; i++) b[at++] = f64.getUint8(i);
   }
-  return b.subarray(0, at);
+  return at;
 }
 
 export function encodeValue(v: Value): Uint8Array {
