@@ -40,7 +40,6 @@ function posKey(r: ListRef, pos: number): string {
   return listPosKey(ns(r), r.key, r.l.version, pos);
 }
 
-
 /** Runs an async body with the key pinned in memory. */
 async function pinned<T>(r: ListRef, body: () => Promise<T>): Promise<T> {
   const release = r.ks.hold(r.db, [r.key]);
@@ -82,7 +81,8 @@ export function create(ks: Keyspace, db: number, key: string, elems: string[]): 
 
 /**
  * Elements [start, stop] (0 <= start <= stop < length), optionally reversed. A split list's
- * elements come as bytes, fit for a reply without a round trip through strings.
+ * elements come from its cached ends when there, else as the engine's bytes, fit for a reply
+ * without a round trip through strings.
  */
 export function range(r: ListRef, start: number, stop: number, reverse = false): string[] | Promise<Uint8Array[] | string[]> {
   const l = r.l;
@@ -194,7 +194,7 @@ export function push(r: ListRef, elems: string[], where: Where): number {
       records.push({ key: posKey(r, l.head + l.count), value: bytes(s) });
     }
     l.count++;
-    l.pushed(where, s);
+    l.end(where).push(s);
   }
   r.ks.listChanged(r.db, r.key, r.e, records);
   return l.length;

@@ -24,7 +24,6 @@ const LP_HEADER = 7;
 /** Redis's SIZE_SAFETY_LIMIT: a positive list-max-listpack-size still caps a node at 8 KiB. */
 const SIZE_SAFETY_LIMIT = 8192;
 
-/** Most elements, and element bytes, each cached end of a split list holds. */
 /** Elements a cached end is loaded with, and keeps after trimming. */
 export const END_CACHE_ELEMENTS = 128;
 /** Most elements a cached end holds: pushes trim it back to END_CACHE_ELEMENTS in one go. */
@@ -155,11 +154,6 @@ export class ListValue {
   /** Split: the cached end at `where`. */
   end(where: Where): EndCache {
     return where === 'head' ? this.front : this.back;
-  }
-
-  /** Split: records a push of s at `where` (head/count already updated). */
-  pushed(where: Where, s: string): void {
-    this.end(where).push(s);
   }
 
   /**
