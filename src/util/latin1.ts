@@ -39,15 +39,6 @@ export function writeLatin1(b: Buffer, at: number, s: string): number {
   return at + n;
 }
 
-/** s as bytes: short strings in JS (V8 keeps small typed arrays on its heap, no pool slice). */
-export function latin1Bytes(s: string): Uint8Array {
-  const n = s.length;
-  if (n > SHORT_WRITE) return Buffer.from(s, 'latin1');
-  const b = new Uint8Array(n);
-  for (let i = 0; i < n; i++) b[i] = s.charCodeAt(i);
-  return b;
-}
-
 /** b as a binary string. */
 export function latin1String(b: Uint8Array): string {
   if (b.length <= 8) return readLatin1(b as Buffer, 0, b.length);
