@@ -8,7 +8,6 @@ import { readLatin1, writeLatin1 } from '../util/latin1.ts';
 
 export { crc32 };
 
-
 /** Growable output buffer with little-endian primitives and LEB128 varints. */
 export class Writer {
   buf: Buffer;

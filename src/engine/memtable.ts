@@ -1,4 +1,4 @@
-import { type Version, VERSION_OVERHEAD, versionCost } from './version.ts';
+import { type Version, versionCost } from './version.ts';
 
 /** Newest first; older links kept only while a snapshot may still read them. */
 export interface Chain extends Version {
@@ -36,7 +36,7 @@ export class Memtable {
    */
   apply(key: string, seq: number, value: Uint8Array | undefined, expireAt: number, oldestSnapshot: number): Chain {
     const prev = this.index.get(key);
-    const cost = key.length + (value?.length ?? 0) + VERSION_OVERHEAD;
+    const cost = versionCost(key, value);
     this.bytes += cost;
     this.logged += cost;
     if (seq < this.minSeq) this.minSeq = seq;
@@ -142,6 +142,6 @@ export function visible(chain: Chain | undefined, snapSeq: number): Version | un
 
 function chainCost(key: string, c: Chain | undefined): number {
   let n = 0;
-  for (; c; c = c.older) n += versionCost(key, c);
+  for (; c; c = c.older) n += versionCost(key, c.value);
   return n;
 }

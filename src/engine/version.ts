@@ -30,13 +30,6 @@ export function isLive(v: Version, now: number): boolean {
  * its hash-index and sorted-order entries, the value's typed-array header), about 240 bytes as
  * measured on Node 24 with V8's heap statistics.
  */
-export function versionCost(key: string, v: Version): number {
-  return key.length + (v.value?.length ?? 0) + VERSION_OVERHEAD;
-}
-
-export const VERSION_OVERHEAD = 240;
-
-/** Comparator for binary-string keys: JS string order is byte order for latin1 chars. */
-export function compareKeys(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+export function versionCost(key: string, value: Uint8Array | undefined): number {
+  return key.length + (value?.length ?? 0) + 240;
 }
