@@ -113,6 +113,7 @@ describe('split lists at scale', () => {
     batches.length = 0;
     expect(ks.delete(0, 'big', Date.now())).toBe(true);
     expect(records(batches)).toBe(1);
+    await engine.flush(); // the elements are dropped once the DEL is durable
     for (let i = 0; i < 500 && ks.background.pendingCleanupJobs > 0; i++) await ks.background.tick();
     expect(await countElements(engine, ns)).toBe(0);
   }, 60_000);
@@ -130,6 +131,7 @@ describe('split lists at scale', () => {
     await ops.trim(r, 100, 5099);
     expect(await ops.rangeStrings(r, 0, r.l.length - 1)).toEqual(kept.slice(100, 5100));
     const ns = ks.db(0).ns;
+    await engine.flush();
     for (let i = 0; i < 500 && ks.background.pendingCleanupJobs > 0; i++) await ks.background.tick();
     // Only the live version's records remain once cleanup has run.
     expect(await countElements(engine, ns)).toBe(5000);
@@ -157,6 +159,7 @@ describe('split lists at scale', () => {
     // Abandoned (a crash would forget `building`): the next sweep pass takes them.
     ks.building.delete(prefix);
     now += 61_000;
+    await engine.flush();
     for (let i = 0; i < 30 && (await count()) > 0; i++) await ks.background.tick();
     expect(await count()).toBe(0);
     expect(ks.background.orphansFound).toBe(1);

@@ -1,14 +1,17 @@
 /** Keyspace unit tests on the real Engine over a MemoryStore. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { Engine, MemoryStore } from '../src/engine/index.ts';
+import { decodeManifest } from '../src/engine/manifest.ts';
+import { listAll } from '../src/engine/objectstore/types.ts';
+import { readAll } from '../src/engine/sst.ts';
 import { Keyspace, type KeyspaceOptions } from '../src/types/keyspace.ts';
 import { HashValue } from '../src/types/values.ts';
 import { metaKey, nsRange } from '../src/types/encoding.ts';
 
 const open: Keyspace[] = [];
 
-async function openKs(store: MemoryStore, opts: KeyspaceOptions = {}): Promise<{ ks: Keyspace; engine: Engine }> {
-  const engine = await Engine.open({ store, workers: 'inline', flushIntervalMs: 5, gcIntervalMs: 0 });
+async function openKs(store: MemoryStore, opts: KeyspaceOptions = {}, flushIntervalMs = 5): Promise<{ ks: Keyspace; engine: Engine }> {
+  const engine = await Engine.open({ store, workers: 'inline', flushIntervalMs, gcIntervalMs: 0 });
   const ks = await Keyspace.open(engine, { hz: 50, hashMaxListpackEntries: 128, ...opts });
   open.push(ks);
   return { ks, engine };
@@ -20,6 +23,18 @@ afterEach(async () => {
 
 async function load(ks: Keyspace, db: number, ...keys: string[]): Promise<void> {
   await ks.ensureLoaded(db, keys);
+}
+
+/** Keys of every record in the tables the latest manifest names, tombstones included. */
+async function storedRecords(store: MemoryStore): Promise<string[]> {
+  let last = '';
+  for await (const o of listAll(store, 'manifest/')) last = o.key;
+  const m = decodeManifest(last, (await store.get(last))!);
+  const keys: string[] = [];
+  for (const t of [...m.l0, ...m.runs.flatMap((r) => r.ssts)]) {
+    for (const e of readAll(t.id, (await store.get(t.id))!, t)) keys.push(e.key);
+  }
+  return keys;
 }
 
 async function countRecords(engine: Engine, family: string, ns: number): Promise<number> {
@@ -138,14 +153,38 @@ describe('Keyspace', () => {
     ks.set(0, 'big', hashOf(500));
     expect(await countRecords(engine, 'e', 0)).toBe(500);
     expect(ks.delete(0, 'big', Date.now())).toBe(true);
+    await engine.flush();
     await ks.background.tick();
     expect(await countRecords(engine, 'e', 0)).toBe(0);
     // Overwriting with a string also orphans the old elements.
     ks.set(0, 'big', hashOf(300));
     ks.set(0, 'big', 'now a string');
+    await engine.flush();
     await ks.background.tick();
     expect(await countRecords(engine, 'e', 0)).toBe(0);
     expect(ks.dbsize(0)).toBe(1);
+    // Dropped as ranges, not deleted record by record: the memtable holds no tombstones, and
+    // the table it flushes to holds none of the 800 element records.
+    await engine.flushMemtable();
+    const tables = await storedRecords(store);
+    expect(tables.filter((k) => k.startsWith('e'))).toEqual([]);
+  });
+
+  it('drops a deleted collection only once its deletion is durable', async () => {
+    const store = new MemoryStore();
+    const { ks, engine } = await openKs(store, {}, 60_000);
+    await load(ks, 0, 'big');
+    ks.set(0, 'big', hashOf(500));
+    await engine.flush();
+    expect(ks.delete(0, 'big', Date.now())).toBe(true);
+    for (let i = 0; i < 3; i++) await ks.background.tick();
+    // A crash now would recover the hash from the WAL: its elements must still be there.
+    expect(ks.background.pendingCleanupJobs).toBe(1);
+    expect(await countRecords(engine, 'e', 0)).toBe(500);
+    await engine.flush();
+    await ks.background.tick();
+    expect(ks.background.pendingCleanupJobs).toBe(0);
+    expect(await countRecords(engine, 'e', 0)).toBe(0);
   });
 
   it('sweeps element records orphaned by a lost cleanup queue', async () => {
@@ -179,6 +218,7 @@ describe('Keyspace', () => {
     expect(ks.dbsize(0)).toBe(0);
     await load(ks, 0, 'k1');
     expect(ks.lookup(0, 'k1', Date.now())).toBeUndefined();
+    await engine.flush();
     for (let i = 0; i < 5; i++) await ks.background.tick();
     expect(await countRecords(engine, 'm', oldNs)).toBe(0);
     expect(await countRecords(engine, 'e', oldNs)).toBe(0);

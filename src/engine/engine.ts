@@ -8,6 +8,7 @@ import { setImmediate as yieldLoop, setTimeout as sleep } from 'node:timers/prom
 import { LRUCache } from 'lru-cache';
 import { pad20, Writer } from './codec.ts';
 import { type Cursor, MemCursor, TableCursor, type TableSource } from './cursors.ts';
+import { addRange, coveredBy, type DroppedRanges, droppedAt, rangesStillNeeded, tableMeets } from './dropped.ts';
 import { CorruptionError, EngineClosedError, FencedError, WorkerFailedError, assert } from './errors.ts';
 import { decodeManifest, emptyManifest, encodeManifest, type ManifestData, manifestKey, type SortedRun } from './manifest.ts';
 import { type Chain, Memtable } from './memtable.ts';
@@ -86,6 +87,8 @@ export class EngineStats {
   stalls = 0;
   stallMs = 0;
   gcDeleted = 0;
+  /** Tables rewritten (or found clean) to leave out dropped ranges. */
+  dropRewrites = 0;
   blockCacheHits = 0;
   blockCacheMisses = 0;
 }
@@ -104,6 +107,8 @@ const sstKey = (epoch: number, n: number) => `sst/${pad20(n)}-${String(epoch).pa
 const KEEP_MANIFESTS = 10;
 /** A memtable is frozen once its WAL (every version written to it) reaches this many times its size limit. */
 const WAL_PER_MEMTABLE = 4;
+/** Beyond this many pending dropped ranges, dropRange declines (the caller deletes by record). */
+const MAX_DROPPED_RANGES = 256;
 
 export class Engine implements TableSource {
   readonly store: ResilientStore;
@@ -225,8 +230,9 @@ export class Engine implements TableSource {
   }
 
   /** The shape of the tree, for stats and tests. */
-  get shape(): { memtableBytes: number; frozen: number; l0: number; runs: number[]; manifestId: number; epoch: number } {
+  get shape(): { memtableBytes: number; frozen: number; l0: number; runs: number[]; manifestId: number; epoch: number; dropped: number } {
     return {
+      dropped: this.manifest.dropped.length,
       memtableBytes: this.memtable.bytes,
       frozen: this.frozen.length,
       l0: this.manifest.l0.length,
@@ -365,6 +371,39 @@ export class Engine implements TableSource {
 
   delete(key: string): number {
     return this.write([{ key }]);
+  }
+
+  /**
+   * Gives up the keys in [start, end): the caller never reads or writes them again (the
+   * elements of a deleted collection, a flushed database). Reads stop seeing them at once, and
+   * flushes and compactions leave them out, so this costs one manifest update however many
+   * records the range holds. Resolves once the drop is in the manifest, false (nothing done)
+   * when too many drops are still pending: the caller then deletes record by record.
+   * Call it only once the writes that orphaned the range are durable: a crash before would
+   * recover them with their records gone.
+   */
+  async dropRange(start: string, end: string): Promise<boolean> {
+    this.checkWritable();
+    if (!(start < end) || coveredBy(this.manifest.dropped, start, end)) return true;
+    if (this.manifest.dropped.length >= MAX_DROPPED_RANGES) return false;
+    const seq = this._lastSeq;
+    await this.updateManifest((d) => {
+      d.dropped = addRange(d.dropped, start, end, seq, d.nextDropGen++);
+    });
+    this.maybeCompact();
+    return true;
+  }
+
+  /** Whether key lies in a dropped range (dropRange). */
+  isDropped(key: string): boolean {
+    const d = this.manifest.dropped;
+    return d.length > 0 && droppedAt(d, key) !== undefined;
+  }
+
+  /** What table builds started now leave out, and the generation they are stamped with. */
+  private dropFilter(): { drop: { start: string; end: string }[]; dropGen: number } {
+    const m = this.manifest;
+    return { drop: m.dropped.map((r) => ({ start: r.start, end: r.end })), dropGen: m.nextDropGen - 1 };
   }
 
   /** True while a backpressure limit is exceeded; callers wait on waitForCapacity(). */
@@ -605,21 +644,26 @@ export class Engine implements TableSource {
   private async flushOldestFrozen(): Promise<void> {
     const m = this.frozen[0]!;
     const entries = await serializeMemtable(m);
-    const [built] = await this.pool.run({ kind: 'build', entries, blockSize: this.o.blockSize }, [
+    const { drop, dropGen } = this.dropFilter();
+    const [built] = await this.pool.run({ kind: 'build', entries, blockSize: this.o.blockSize, drop }, [
       entries.buffer as ArrayBuffer,
     ]);
-    const id = this.allocSst();
+    // Every record dropped: no table, only the flushed seq moves.
+    const id = built ? this.allocSst() : undefined;
     try {
-      await this.store.put(id, built!.bytes, { ifNoneMatch: '*' });
-      const meta: SstMeta = { id, ...built!.meta };
+      let meta: SstMeta | undefined;
+      if (built && id) {
+        await this.store.put(id, built.bytes, { ifNoneMatch: '*' });
+        meta = { id, ...built.meta, dropGen };
+      }
       await this.updateManifest((d) => {
-        d.l0 = [meta, ...d.l0];
+        if (meta) d.l0 = [meta, ...d.l0];
         d.flushedSeq = Math.max(d.flushedSeq, m.maxSeq);
       });
     } finally {
       // On failure the table is garbage (a retry writes a new one) unless the manifest
       // names it, which GC checks first.
-      this.pendingSsts.delete(id);
+      if (id) this.pendingSsts.delete(id);
     }
     this.frozen.shift();
     this.stats.l0Flushes++;
@@ -650,6 +694,7 @@ export class Engine implements TableSource {
       draft.nextSstId = this.sstCounter;
       // Also without a WAL: objects logged before CONFIG SET durability off may still be needed.
       draft.walReplayFrom = Math.max(draft.walReplayFrom, this.replayFrom(draft.flushedSeq));
+      if (draft.dropped.length > 0) draft.dropped = rangesStillNeeded(draft.dropped, allTables(draft), draft.flushedSeq);
       try {
         await this.store.put(manifestKey(this.manifestId + 1), encodeManifest(draft), { ifNoneMatch: '*' });
       } catch (e) {
@@ -691,7 +736,7 @@ export class Engine implements TableSource {
       this.maybeCompactL0();
       return;
     }
-    if (!this.pickCompaction()) return;
+    if (!this.pickCompaction() && !this.pickDropRewrite()) return;
     this.compacting = this.compactLoop().then(
       () => {
         this.compacting = undefined;
@@ -754,17 +799,79 @@ export class Engine implements TableSource {
     await run;
   }
 
+  /** Merges while any is due, then rewrites tables that still hold dropped ranges. */
   private async compactLoop(): Promise<void> {
-    for (let job = this.pickCompaction(); job && !this.failure; job = this.pickCompaction()) {
-      this.mergingRuns = job.runs.length > 0;
-      if (this.mergingRuns) this.maybeCompactL0();
-      try {
-        await this.runCompaction(job.l0, job.runs);
-      } finally {
-        this.mergingRuns = false;
+    while (!this.failure) {
+      const job = this.pickCompaction();
+      if (job) {
+        this.mergingRuns = job.runs.length > 0;
+        if (this.mergingRuns) this.maybeCompactL0();
+        try {
+          await this.runCompaction(job.l0, job.runs);
+        } finally {
+          this.mergingRuns = false;
+        }
+        this.checkCapacity();
+        continue;
       }
-      this.checkCapacity();
+      const table = this.pickDropRewrite();
+      if (!table) return;
+      await this.rewriteForDrops(table);
     }
+  }
+
+  /**
+   * A table built before some dropped range whose key span meets it. Not while an L0
+   * compaction runs beside (it may hold the table); none starts during a rewrite, which is
+   * not a merge of runs.
+   */
+  private pickDropRewrite(): SstMeta | undefined {
+    const m = this.manifest;
+    if (m.dropped.length === 0 || this.l0Compacting) return undefined;
+    return allTables(m).find((s) => m.dropped.some((r) => (s.dropGen ?? 0) < r.gen && tableMeets(s, r)));
+  }
+
+  /**
+   * Rewrites one table without its dropped records; the outputs take its place (in L0 or in
+   * its run: they hold the same versions within its key span). A table that loses nothing is
+   * only stamped, not written again.
+   */
+  private async rewriteForDrops(s: SstMeta): Promise<void> {
+    const { drop, dropGen } = this.dropFilter();
+    const bytes = await this.store.get(s.id);
+    if (!bytes) return this.missingTable(s.id);
+    const input: CompactInput = { name: s.id, bytes: ownBytes(bytes), tailOffset: s.tailOffset };
+    const task = { kind: 'compact' as const, inputs: [input], oldestSnapshot: this.oldestSnapshot, bottom: false, now: this.now() };
+    const outputs = await this.pool.run(
+      { ...task, targetSstBytes: this.o.targetSstBytes, blockSize: this.o.blockSize, drop },
+      [input.bytes.buffer as ArrayBuffer],
+    );
+    const ids: string[] = [];
+    try {
+      let metas: SstMeta[];
+      if (outputs.length === 1 && outputs[0]!.meta.count === s.count) {
+        metas = [{ ...s, dropGen }];
+      } else {
+        metas = [];
+        for (const o of outputs) {
+          const id = this.allocSst();
+          ids.push(id);
+          await this.store.put(id, o.bytes, { ifNoneMatch: '*' });
+          metas.push({ id, ...o.meta, dropGen });
+        }
+      }
+      await this.updateManifest((d) => {
+        const swap = (list: SstMeta[]) => {
+          const i = list.findIndex((x) => x.id === s.id);
+          return i < 0 ? list : [...list.slice(0, i), ...metas, ...list.slice(i + 1)];
+        };
+        d.l0 = swap(d.l0);
+        d.runs = d.runs.map((r) => ({ ...r, ssts: swap(r.ssts) })).filter((r) => r.ssts.length > 0);
+      });
+    } finally {
+      for (const id of ids) this.pendingSsts.delete(id);
+    }
+    this.stats.dropRewrites++;
   }
 
   /** Size-tiered: all L0 tables once there are enough, else the newest runs of similar size. */
@@ -788,6 +895,7 @@ export class Engine implements TableSource {
     const bottom = runs.length > 0 ? runs[runs.length - 1] === this.manifest.runs[this.manifest.runs.length - 1] : this.manifest.runs.length === 0;
     const ssts: SstMeta[] = [];
     const ids: string[] = [];
+    const { drop, dropGen } = this.dropFilter();
     try {
       // Part by part, so that only one part's inputs and outputs are in memory at a time.
       for (const part of compactionParts(inputs, this.o.compactionChunkBytes)) {
@@ -812,6 +920,7 @@ export class Engine implements TableSource {
             blockSize: this.o.blockSize,
             lo: part.lo,
             hi: part.hi,
+            drop,
           },
           fetched.map((f) => f.bytes.buffer as ArrayBuffer),
         );
@@ -819,7 +928,7 @@ export class Engine implements TableSource {
           const id = this.allocSst();
           ids.push(id);
           await this.store.put(id, o.bytes, { ifNoneMatch: '*' });
-          ssts.push({ id, ...o.meta });
+          ssts.push({ id, ...o.meta, dropGen });
         }
       }
       await this.commitCompaction(inputs, runs, ssts);
@@ -907,6 +1016,7 @@ export class Engine implements TableSource {
 
   get(key: string, options: { snapshot?: Snapshot } = {}): Promise<Uint8Array | undefined> {
     if (this.closed) return Promise.reject(new EngineClosedError());
+    if (this.isDropped(key)) return Promise.resolve(undefined);
     const snapSeq = options.snapshot?.seq ?? Infinity;
     // Memtable hits answer without an async hop.
     const v = this.memGet(key, snapSeq);
@@ -917,6 +1027,7 @@ export class Engine implements TableSource {
   /** The live value with its expiry (0 = none). */
   async getEntry(key: string, options: { snapshot?: Snapshot } = {}): Promise<{ value: Uint8Array; expireAt: number } | undefined> {
     const snapSeq = options.snapshot?.seq ?? Infinity;
+    if (this.isDropped(key)) return undefined;
     const v = this.memGet(key, snapSeq) ?? (await this.tablesGet(key, snapSeq));
     return v && isLive(v, this.now()) ? { value: v.value!, expireAt: v.expireAt } : undefined;
   }
@@ -1074,7 +1185,9 @@ export class Engine implements TableSource {
     // A cursor that starts outside the range (a table spanning it without keys in it) only
     // costs comparisons in every step of the merge: leave it out.
     const inRange = (c: Cursor) => c.key !== undefined && (reverse ? start === undefined || c.key >= start : end === undefined || c.key < end);
-    return new MergeScan(cursors.filter(inRange), options, options.snapshot?.seq ?? Infinity, this.now());
+    // Dropped ranges the scan meets: checked per key, which only such scans pay.
+    const drops = m.dropped.filter((r) => (end === undefined || r.start < end) && (start === undefined || r.end > start));
+    return new MergeScan(cursors.filter(inRange), options, options.snapshot?.seq ?? Infinity, this.now(), drops);
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -1128,9 +1241,11 @@ class MergeScan {
   private readonly end: string | undefined;
   private readonly snapSeq: number;
   private readonly now: number;
+  private readonly drops: DroppedRanges | undefined;
 
-  constructor(cursors: Cursor[], o: ScanOptions, snapSeq: number, now: number) {
+  constructor(cursors: Cursor[], o: ScanOptions, snapSeq: number, now: number, drops: DroppedRanges) {
     this.cursors = cursors;
+    this.drops = drops.length > 0 ? drops : undefined;
     this.reverse = o.reverse ?? false;
     this.start = o.start;
     this.end = o.end;
@@ -1162,7 +1277,9 @@ class MergeScan {
         if (p) (pending ??= []).push(p);
       }
       if (pending) await Promise.all(pending);
-      if (best && isLive(best, this.now)) out.push({ key, value: best.value!, expireAt: best.expireAt });
+      if (best && isLive(best, this.now) && !(this.drops && droppedAt(this.drops, key))) {
+        out.push({ key, value: best.value!, expireAt: best.expireAt });
+      }
     }
     return out;
   }
@@ -1170,8 +1287,12 @@ class MergeScan {
 
 const newWalBufferSize = newWalBuffer().pos;
 
+function allTables(m: ManifestData): SstMeta[] {
+  return [...m.l0, ...m.runs.flatMap((r) => r.ssts)];
+}
+
 function liveTables(m: ManifestData): Set<string> {
-  return new Set([...m.l0, ...m.runs.flatMap((r) => r.ssts)].map((s) => s.id));
+  return new Set(allTables(m).map((s) => s.id));
 }
 
 /**

@@ -6,6 +6,7 @@ import { Packr } from 'msgpackr';
 import { crc32 } from 'node:zlib';
 import { pad20 } from './codec.ts';
 import { CorruptionError } from './errors.ts';
+import type { DroppedRange } from './dropped.ts';
 import type { SstMeta } from './sst.ts';
 
 const MAGIC = 'SMAN';
@@ -34,6 +35,9 @@ export interface ManifestData {
   l0: SstMeta[];
   /** Newest first; every run is older than every L0 table. */
   runs: SortedRun[];
+  /** Key ranges given up by the caller whose records some table may still hold (dropped.ts). */
+  dropped: DroppedRange[];
+  nextDropGen: number;
 }
 
 export function emptyManifest(): ManifestData {
@@ -47,6 +51,8 @@ export function emptyManifest(): ManifestData {
     nextRunId: 1,
     l0: [],
     runs: [],
+    dropped: [],
+    nextDropGen: 1,
   };
 }
 
@@ -70,5 +76,6 @@ export function decodeManifest(name: string, bytes: Uint8Array): ManifestData {
   if (b[4] !== VERSION) throw new CorruptionError(name, `unknown manifest version ${b[4]}`);
   const body = b.subarray(9);
   if (crc32(body) !== b.readUInt32LE(5)) throw new CorruptionError(name, 'manifest checksum mismatch');
-  return packr.unpack(body) as ManifestData;
+  // Manifests written before dropped ranges existed lack those fields.
+  return { ...emptyManifest(), ...(packr.unpack(body) as Partial<ManifestData>) } as ManifestData;
 }

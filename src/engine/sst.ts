@@ -27,6 +27,8 @@ export interface SstMeta {
   count: number;
   minSeq: number;
   maxSeq: number;
+  /** The table was built leaving out the dropped ranges numbered up to this (dropped.ts). */
+  dropGen?: number;
 }
 
 export interface BuiltSst {

@@ -3,6 +3,7 @@
  * thread: building an L0 table from a frozen memtable, and merging tables (compaction).
  */
 import { Reader } from './codec.ts';
+import { AscendingDropFilter } from './dropped.ts';
 import { readEntry } from './records.ts';
 import { type BuiltSst, readAll, SstBuilder } from './sst.ts';
 import type { Entry } from './version.ts';
@@ -12,6 +13,8 @@ export interface BuildTask {
   /** Entries in records.ts encoding, each key's versions together and newest first. */
   entries: Uint8Array;
   blockSize: number;
+  /** Dropped key ranges (sorted, disjoint): their records are left out. */
+  drop?: { start: string; end: string }[];
 }
 
 export interface CompactInput {
@@ -33,12 +36,17 @@ export interface CompactTask {
   /** Only keys in [lo, hi) are merged: one part of a compaction split by key range. */
   lo?: string;
   hi?: string;
+  /** Dropped key ranges (sorted, disjoint): their records are left out. */
+  drop?: { start: string; end: string }[];
 }
 
 export type Task = BuildTask | CompactTask;
 
+/** A build whose every record was dropped makes no table. */
 export function runTask(task: Task): BuiltSst[] {
-  return task.kind === 'build' ? [buildTable(task)] : compact(task);
+  if (task.kind === 'compact') return compact(task);
+  const t = buildTable(task);
+  return t ? [t] : [];
 }
 
 /**
@@ -46,7 +54,7 @@ export function runTask(task: Task): BuiltSst[] {
  * is added: a worker's heap peaks at a fraction of what decoding every entry at once takes
  * (and V8 keeps a heap at its peak size long after).
  */
-function buildTable(task: BuildTask): BuiltSst {
+function buildTable(task: BuildTask): BuiltSst | undefined {
   const r = new Reader(task.entries, 'memtable');
   const keys: string[] = [];
   const offsets: number[] = [];
@@ -58,12 +66,14 @@ function buildTable(task: BuildTask): BuiltSst {
   // Stable sort by key keeps each key's versions newest first.
   order.sort((a, b) => (keys[a]! < keys[b]! ? -1 : keys[a]! > keys[b]! ? 1 : 0));
   const b = new SstBuilder(task.blockSize);
+  const drop = new AscendingDropFilter(task.drop ?? []);
   for (const i of order) {
+    if (drop.drops(keys[i]!)) continue;
     r.pos = offsets[i]!;
     const e = readEntry(r, false);
     b.add(e.key, e);
   }
-  return b.finish();
+  return b.count > 0 ? b.finish() : undefined;
 }
 
 /** k-way merge by key ascending, seq descending. */
@@ -101,8 +111,9 @@ export function compact(task: CompactTask): BuiltSst[] {
   };
 
   const { lo, hi } = task;
+  const drop = new AscendingDropFilter(task.drop ?? []);
   for (const e of mergeSorted(sources)) {
-    if ((lo !== undefined && e.key < lo) || (hi !== undefined && e.key >= hi)) continue;
+    if ((lo !== undefined && e.key < lo) || (hi !== undefined && e.key >= hi) || drop.drops(e.key)) continue;
     if (group.length > 0 && group[0]!.key !== e.key) {
       emit(group);
       group = [];

@@ -114,6 +114,15 @@ export class DurableLag implements EngineLike {
   snapshot(): ReturnType<Engine['snapshot']> {
     return this.inner.snapshot();
   }
+  get lastSeq(): number {
+    return this.inner.lastSeq;
+  }
+  get durableSeq(): number {
+    return this.inner.durableSeq;
+  }
+  dropRange(start: string, end: string): Promise<boolean> {
+    return this.inner.dropRange(start, end);
+  }
   /** SAVE, DEBUG RELOAD, shutdown: gives up with `-ERR store unavailable` after store-timeout. */
   flushMemtable(): Promise<void> {
     return boundStoreWait(this.inner.flushMemtable(), this.storeTimeoutMs(), this.inner);

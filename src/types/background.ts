@@ -2,8 +2,9 @@
  * Background work of the keyspace, run `hz` times a second with bounded work per tick:
  *  - active expiry: the TTL index (t records) is sorted by expiry time, so each cycle reads
  *    exactly the keys that are due instead of sampling like Redis's activeExpireCycle;
- *  - cleanup: deletes element records of deleted/overwritten big collections and every record
- *    of flushed namespaces (the engine's compaction cannot know they are orphaned);
+ *  - cleanup: gives the engine the key ranges of deleted/overwritten big collections and of
+ *    flushed namespaces to drop (Engine.dropRange: O(1), whatever they hold), or deletes their
+ *    records one by one when the engine declines;
  *  - recount: rebuilds key counts after an unclean shutdown.
  */
 import {
@@ -24,6 +25,10 @@ interface CleanupJob {
   end: string;
   /** Set for the three ranges of a dead namespace. */
   ns?: number;
+  /** The engine's last seq when a cycle first saw the job: the orphaning write is at or below. */
+  seq?: number;
+  /** The engine declined to drop the range: delete its records one by one. */
+  byRecord?: boolean;
 }
 
 /** Records examined per tick by cleanup, and keys expired per db per tick. */
@@ -134,9 +139,23 @@ export class Background {
   }
 
   private async cleanupCycle(): Promise<void> {
+    const engine = this.ks.engine;
     let budget = CLEANUP_BUDGET;
     while (budget > 0 && this.jobs.length > 0) {
       const job = this.jobs[0]!;
+      // A cycle runs after the command that queued the job, so its write is done by now.
+      job.seq ??= engine.lastSeq;
+      if (!job.byRecord) {
+        // Only once that write is durable: a crash before it would recover metadata that
+        // still names the dropped records.
+        if (engine.durableSeq < job.seq) return;
+        if (await engine.dropRange(job.start, job.end)) {
+          this.finish(job);
+          budget--;
+          continue;
+        }
+        job.byRecord = true;
+      }
       const limit = budget;
       const dels: { key: string }[] = [];
       for await (const e of this.ks.engine.scan({ start: job.start, end: job.end, limit })) dels.push({ key: e.key });

@@ -6,5 +6,17 @@ export type EngineEntry = ScanEntry;
 export type EngineScanOptions = ScanOptions;
 export type EngineLike = Pick<
   Engine,
-  'write' | 'writeStalled' | 'waitForCapacity' | 'get' | 'getEntry' | 'scan' | 'scanAll' | 'snapshot' | 'flushMemtable' | 'close'
+  | 'write'
+  | 'writeStalled'
+  | 'waitForCapacity'
+  | 'get'
+  | 'getEntry'
+  | 'scan'
+  | 'scanAll'
+  | 'snapshot'
+  | 'flushMemtable'
+  | 'close'
+  | 'lastSeq'
+  | 'durableSeq'
+  | 'dropRange'
 >;

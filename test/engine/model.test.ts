@@ -1,7 +1,7 @@
 /**
  * Property test: random put/delete/expire/get/scan sequences with random flush, compaction,
- * snapshot, close and reopen points, checked against a plain in-memory model, on the memory
- * and local-directory backends.
+ * snapshot, range drop, close and reopen points, checked against a plain in-memory model, on
+ * the memory, local-directory and S3 backends.
  */
 import fc from 'fast-check';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -23,6 +23,7 @@ type Op =
   | { t: 'compact'; full: boolean }
   | { t: 'snap' }
   | { t: 'snapcheck'; i: number; reverse: boolean }
+  | { t: 'drop'; a: number; b: number }
   | { t: 'reopen' };
 
 const KEYS = 40;
@@ -39,6 +40,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ t: fc.constant('compact' as const), full: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('snap' as const) }) },
   { weight: 3, arbitrary: fc.record({ t: fc.constant('snapcheck' as const), i: fc.nat(2), reverse: fc.boolean() }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('drop' as const), a: fc.nat(KEYS), b: fc.nat(KEYS) }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('reopen' as const) }) },
 );
 
@@ -67,6 +69,8 @@ async function runSequence(makeStore: () => ObjectStore, ops: Op[], extra: Parti
   };
   let engine = await Engine.open(options);
   const model = new Map<string, ModelValue>();
+  // Keys in dropped ranges: never written again (the dropRange contract).
+  const dropped = new Set<string>();
   const live = (m: ModelValue | undefined) => (m && (m.expireAt === 0 || m.expireAt > clock) ? m.v : undefined);
   // Snapshots taken along the way, with the model as it was then.
   const snaps: { snap: ReturnType<Engine['snapshot']>; model: Map<string, ModelValue>; at: number }[] = [];
@@ -74,19 +78,34 @@ async function runSequence(makeStore: () => ObjectStore, ops: Op[], extra: Parti
     for (const op of ops) {
       switch (op.t) {
         case 'put': {
+          if (dropped.has(keyOf(op.k))) break;
           const expireAt = op.ttl ? clock + op.ttl : 0;
           engine.put(keyOf(op.k), Buffer.from(op.v), expireAt);
           model.set(keyOf(op.k), { v: op.v, expireAt });
           break;
         }
         case 'del':
+          if (dropped.has(keyOf(op.k))) break;
           engine.delete(keyOf(op.k));
           model.delete(keyOf(op.k));
           break;
-        case 'batch':
-          engine.write(op.puts.map(([k, v]) => ({ key: keyOf(k), value: Buffer.from(v) })));
-          for (const [k, v] of op.puts) model.set(keyOf(k), { v, expireAt: 0 });
+        case 'batch': {
+          const puts = op.puts.filter(([k]) => !dropped.has(keyOf(k)));
+          engine.write(puts.map(([k, v]) => ({ key: keyOf(k), value: Buffer.from(v) })));
+          for (const [k, v] of puts) model.set(keyOf(k), { v, expireAt: 0 });
           break;
+        }
+        case 'drop': {
+          const [lo, hi] = op.a <= op.b ? [op.a, op.b] : [op.b, op.a];
+          if (!(await engine.dropRange(keyOf(lo), hi >= KEYS ? 'l' : keyOf(hi)))) break;
+          for (let k = lo; k < hi; k++) {
+            dropped.add(keyOf(k));
+            model.delete(keyOf(k));
+            // Snapshots stop seeing the range too.
+            for (const sn of snaps) sn.model.delete(keyOf(k));
+          }
+          break;
+        }
         case 'get': {
           const got = await engine.get(keyOf(op.k));
           expect(got === undefined ? undefined : Buffer.from(got).toString()).toBe(live(model.get(keyOf(op.k))));

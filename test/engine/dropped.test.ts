@@ -1,0 +1,165 @@
+/** Dropped key ranges: hidden at once, left out of tables, kept across restarts, then forgotten. */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { addRange, AscendingDropFilter, droppedAt, type DroppedRange } from '../../src/engine/dropped.ts';
+import { Engine, type EngineOptions, MemoryStore } from '../../src/engine/index.ts';
+import { decodeManifest, type ManifestData } from '../../src/engine/manifest.ts';
+import { listAll } from '../../src/engine/objectstore/types.ts';
+import { readAll } from '../../src/engine/sst.ts';
+
+const k = (i: number) => `k${String(i).padStart(5, '0')}`;
+const val = Buffer.from('value');
+
+function options(store: MemoryStore, o: Partial<EngineOptions> = {}): EngineOptions {
+  return { store, workers: 'inline', gcIntervalMs: 0, flushIntervalMs: 1, ...o };
+}
+
+async function latestManifest(store: MemoryStore): Promise<ManifestData> {
+  let last = '';
+  for await (const o of listAll(store, 'manifest/')) last = o.key;
+  return decodeManifest(last, (await store.get(last))!);
+}
+
+/** Keys of every record in the tables the latest manifest names, tombstones included. */
+async function storedKeys(store: MemoryStore): Promise<string[]> {
+  const m = await latestManifest(store);
+  const keys: string[] = [];
+  for (const t of [...m.l0, ...m.runs.flatMap((r) => r.ssts)]) {
+    for (const e of readAll(t.id, (await store.get(t.id))!, t)) keys.push(e.key);
+  }
+  return keys;
+}
+
+async function scanKeys(e: Engine, start?: string, end?: string, reverse = false): Promise<string[]> {
+  const out: string[] = [];
+  for await (const x of e.scan({ start, end, reverse })) out.push(x.key);
+  return out;
+}
+
+const inRange = (key: string) => key >= k(100) && key < k(200);
+
+describe('Engine.dropRange', () => {
+  it('hides the range from gets and scans at once, and only the range', async () => {
+    const store = new MemoryStore();
+    const e = await Engine.open(options(store));
+    for (let i = 0; i < 300; i++) e.put(k(i), val);
+    await e.flushMemtable(); // half in a table, half in the memtable
+    for (let i = 0; i < 300; i += 2) e.put(k(i), Buffer.from('newer'));
+    expect(await e.dropRange(k(100), k(200))).toBe(true);
+    expect(e.isDropped(k(100))).toBe(true);
+    expect(e.isDropped(k(199))).toBe(true);
+    expect(e.isDropped(k(200))).toBe(false);
+    expect(await e.get(k(150))).toBeUndefined();
+    expect(await e.getEntry(k(151))).toBeUndefined();
+    expect(await e.get(k(99))).toEqual(Buffer.from('value'));
+    expect(await e.get(k(200))).toEqual(Buffer.from('newer'));
+    const want = Array.from({ length: 300 }, (_, i) => k(i)).filter((x) => !inRange(x));
+    expect(await scanKeys(e)).toEqual(want);
+    expect(await scanKeys(e, undefined, undefined, true)).toEqual([...want].reverse());
+    expect(await scanKeys(e, k(150), k(250))).toEqual(want.filter((x) => x >= k(150) && x < k(250)));
+    expect(await e.scanAll({ start: k(120), end: k(180), limit: 10 })).toEqual([]);
+    await e.close();
+  });
+
+  it('leaves the range out of flushed and compacted tables, then forgets it', async () => {
+    const store = new MemoryStore();
+    const e = await Engine.open(options(store, { autoCompact: false }));
+    for (let i = 0; i < 300; i++) e.put(k(i), val);
+    await e.flushMemtable();
+    for (let i = 300; i < 400; i++) e.put(k(i), val);
+    for (let i = 150; i < 180; i++) e.put(k(i), Buffer.from('in the memtable'));
+    expect(await e.dropRange(k(100), k(200))).toBe(true);
+    await e.flushMemtable();
+    // The new table left the memtable's records out; the older one still holds them.
+    expect((await storedKeys(store)).filter(inRange)).toHaveLength(100);
+    expect(e.shape.dropped).toBe(1);
+    await e.compact();
+    expect(e.stats.dropRewrites).toBe(1);
+    const stored = await storedKeys(store);
+    expect(stored.filter(inRange)).toEqual([]);
+    expect(stored).toHaveLength(300);
+    expect(e.shape.dropped).toBe(0);
+    expect((await latestManifest(store)).dropped).toEqual([]);
+    // Forgotten: the keys are ordinary keys again.
+    e.put(k(150), val);
+    expect(await e.get(k(150))).toEqual(val);
+    await e.close();
+  });
+
+  it('keeps the drop across a crash: replayed records stay hidden and are left out', async () => {
+    const store = new MemoryStore();
+    const e = await Engine.open(options(store));
+    for (let i = 0; i < 300; i++) e.put(k(i), val);
+    await e.flush(); // in the WAL only
+    expect(await e.dropRange(k(100), k(200))).toBe(true);
+    await e.abandon();
+    const again = await Engine.open(options(store));
+    expect(await again.get(k(150))).toBeUndefined();
+    expect(await again.get(k(250))).toEqual(val);
+    expect(await scanKeys(again)).toHaveLength(200);
+    await again.flushMemtable();
+    expect((await storedKeys(store)).filter(inRange)).toEqual([]);
+    // Nothing can hold the range any more: the flush's manifest forgot it.
+    expect(again.shape.dropped).toBe(0);
+    await again.close();
+  });
+
+  it('stamps a table that spans a range without keys in it instead of rewriting it', async () => {
+    const store = new MemoryStore();
+    const e = await Engine.open(options(store, { autoCompact: false }));
+    e.put('a', val);
+    e.put('z', val);
+    await e.flushMemtable();
+    const before = (await latestManifest(store)).l0.map((t) => t.id);
+    expect(await e.dropRange('m', 'n')).toBe(true);
+    await e.compact();
+    const after = await latestManifest(store);
+    expect(after.l0.map((t) => t.id)).toEqual(before);
+    expect(after.dropped).toEqual([]);
+    expect(e.stats.dropRewrites).toBe(1);
+    await e.close();
+  });
+
+  it('declines once too many drops are pending', async () => {
+    const store = new MemoryStore();
+    const e = await Engine.open(options(store, { autoCompact: false }));
+    for (let i = 0; i < 600; i++) e.put(k(i), val);
+    await e.flushMemtable(); // a table that meets every range keeps them all pending
+    let accepted = 0;
+    for (let i = 0; i < 300; i++) if (await e.dropRange(k(2 * i), k(2 * i) + '\0')) accepted++;
+    expect(accepted).toBe(256);
+    expect(await e.get(k(0))).toBeUndefined();
+    expect(await e.get(k(1))).toEqual(val);
+    expect(await e.get(k(598))).toEqual(val); // declined: still there
+    // Within a pending range: nothing to add.
+    expect(await e.dropRange(k(0), k(0) + '\0')).toBe(true);
+    await e.compact();
+    expect(e.shape.dropped).toBe(0);
+    expect(await e.dropRange(k(598), k(599))).toBe(true);
+    await e.close();
+  });
+});
+
+describe('dropped range helpers', () => {
+  const arbRanges = fc.array(
+    fc.tuple(fc.integer({ min: 0, max: 60 }), fc.integer({ min: 1, max: 8 })).map(([a, n]) => [a, a + n] as const),
+    { maxLength: 12 },
+  );
+  const key = (n: number) => String.fromCharCode(65 + n);
+
+  it('merge ranges, find the range of a key and filter ascending keys like a plain model', () => {
+    fc.assert(
+      fc.property(arbRanges, (spans) => {
+        let ranges: DroppedRange[] = [];
+        spans.forEach(([a, b], i) => (ranges = addRange(ranges, key(a), key(b), i, i + 1)));
+        for (let i = 1; i < ranges.length; i++) expect(ranges[i - 1]!.end < ranges[i]!.start).toBe(true);
+        const filter = new AscendingDropFilter(ranges);
+        for (let n = 0; n < 72; n++) {
+          const inModel = spans.some(([a, b]) => n >= a && n < b);
+          expect(droppedAt(ranges, key(n)) !== undefined).toBe(inModel);
+          expect(filter.drops(key(n))).toBe(inModel);
+        }
+      }),
+    );
+  });
+});
