@@ -20,14 +20,20 @@ import { latin1String, readLatin1, writeLatin1 } from '../util/latin1.ts';
 
 export const CATALOG_KEY = 'c';
 
+// One fromCharCode call per field, not one per byte joined by '+': key building is on every
+// write's path, and each concatenation makes a string piece that hashing must flatten.
 function u32(n: number): string {
-  return String.fromCharCode((n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255);
+  return String.fromCharCode(n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255);
 }
 
 /** Big-endian 8 bytes of a non-negative safe integer. */
 export function u64(n: number): string {
   const hi = Math.floor(n / 0x100000000);
-  return u32(hi) + u32(n >>> 0);
+  const lo = n >>> 0;
+  return String.fromCharCode(
+    hi >>> 24, (hi >>> 16) & 255, (hi >>> 8) & 255, hi & 255,
+    lo >>> 24, (lo >>> 16) & 255, (lo >>> 8) & 255, lo & 255,
+  );
 }
 
 export function readU32(s: string, at: number): number {
