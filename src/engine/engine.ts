@@ -834,30 +834,30 @@ export class Engine implements TableSource {
   /**
    * Rewrites one table without its dropped records; the outputs take its place (in L0 or in
    * its run: they hold the same versions within its key span). A table that loses nothing is
-   * only stamped, not written again.
+   * only stamped, not written again; one wholly inside a range just goes, unread.
    */
   private async rewriteForDrops(s: SstMeta): Promise<void> {
     const { drop, dropGen } = this.dropFilter();
-    const bytes = await this.store.get(s.id);
-    if (!bytes) return this.missingTable(s.id);
-    const input: CompactInput = { name: s.id, bytes: ownBytes(bytes), tailOffset: s.tailOffset };
-    const task = { kind: 'compact' as const, inputs: [input], oldestSnapshot: this.oldestSnapshot, bottom: false, now: this.now() };
-    const outputs = await this.pool.run(
-      { ...task, targetSstBytes: this.o.targetSstBytes, blockSize: this.o.blockSize, drop },
-      [input.bytes.buffer as ArrayBuffer],
-    );
     const ids: string[] = [];
     try {
-      let metas: SstMeta[];
-      if (outputs.length === 1 && outputs[0]!.meta.count === s.count) {
-        metas = [{ ...s, dropGen }];
-      } else {
-        metas = [];
-        for (const o of outputs) {
-          const id = this.allocSst();
-          ids.push(id);
-          await this.store.put(id, o.bytes, { ifNoneMatch: '*' });
-          metas.push({ id, ...o.meta, dropGen });
+      let metas: SstMeta[] = [];
+      if (!drop.some((r) => s.first >= r.start && s.last < r.end)) {
+        const bytes = await this.store.get(s.id);
+        if (!bytes) return this.missingTable(s.id);
+        const input: CompactInput = { name: s.id, bytes: ownBytes(bytes), tailOffset: s.tailOffset };
+        const task = { kind: 'compact' as const, inputs: [input], oldestSnapshot: this.oldestSnapshot, bottom: false, now: this.now() };
+        const outputs = await this.pool.run(
+          { ...task, targetSstBytes: this.o.targetSstBytes, blockSize: this.o.blockSize, drop },
+          [input.bytes.buffer as ArrayBuffer],
+        );
+        if (outputs.length === 1 && outputs[0]!.meta.count === s.count) metas = [{ ...s, dropGen }];
+        else {
+          for (const o of outputs) {
+            const id = this.allocSst();
+            ids.push(id);
+            await this.store.put(id, o.bytes, { ifNoneMatch: '*' });
+            metas.push({ id, ...o.meta, dropGen });
+          }
         }
       }
       await this.updateManifest((d) => {

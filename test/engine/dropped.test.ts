@@ -104,6 +104,28 @@ describe('Engine.dropRange', () => {
     await again.close();
   });
 
+  it('removes tables wholly inside a range without reading them', async () => {
+    const store = new MemoryStore();
+    const e = await Engine.open(options(store, { autoCompact: false }));
+    for (let i = 0; i < 100; i++) e.put(k(i), val);
+    await e.flushMemtable();
+    for (let i = 100; i < 200; i++) e.put(k(i), val);
+    await e.flushMemtable();
+    for (let i = 200; i < 300; i++) e.put(k(i), val);
+    await e.flushMemtable();
+    expect(await e.dropRange(k(50), k(200))).toBe(true);
+    const gets = e.store.counters.gets;
+    await e.compact();
+    // Only the first table, half inside, was read and rewritten.
+    expect(e.store.counters.gets - gets).toBe(1);
+    expect(e.stats.dropRewrites).toBe(2);
+    const m = await latestManifest(store);
+    expect(m.l0).toHaveLength(2);
+    expect(m.dropped).toEqual([]);
+    expect((await storedKeys(store)).sort()).toEqual(Array.from({ length: 300 }, (_, i) => k(i)).filter((x) => x < k(50) || x >= k(200)));
+    await e.close();
+  });
+
   it('stamps a table that spans a range without keys in it instead of rewriting it', async () => {
     const store = new MemoryStore();
     const e = await Engine.open(options(store, { autoCompact: false }));
