@@ -1,9 +1,7 @@
 /** Keyspace unit tests on the real Engine over a MemoryStore. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { Engine, MemoryStore } from '../src/engine/index.ts';
-import { decodeManifest } from '../src/engine/manifest.ts';
-import { listAll } from '../src/engine/objectstore/types.ts';
-import { readAll } from '../src/engine/sst.ts';
+import { storedKeys } from './support/stored-tables.ts';
 import { Keyspace, type KeyspaceOptions } from '../src/types/keyspace.ts';
 import { HashValue } from '../src/types/values.ts';
 import { metaKey, nsRange } from '../src/types/encoding.ts';
@@ -23,18 +21,6 @@ afterEach(async () => {
 
 async function load(ks: Keyspace, db: number, ...keys: string[]): Promise<void> {
   await ks.ensureLoaded(db, keys);
-}
-
-/** Keys of every record in the tables the latest manifest names, tombstones included. */
-async function storedRecords(store: MemoryStore): Promise<string[]> {
-  let last = '';
-  for await (const o of listAll(store, 'manifest/')) last = o.key;
-  const m = decodeManifest(last, (await store.get(last))!);
-  const keys: string[] = [];
-  for (const t of [...m.l0, ...m.runs.flatMap((r) => r.ssts)]) {
-    for (const e of readAll(t.id, (await store.get(t.id))!, t)) keys.push(e.key);
-  }
-  return keys;
 }
 
 async function countRecords(engine: Engine, family: string, ns: number): Promise<number> {
@@ -166,7 +152,7 @@ describe('Keyspace', () => {
     // Dropped as ranges, not deleted record by record: the memtable holds no tombstones, and
     // the table it flushes to holds none of the 800 element records.
     await engine.flushMemtable();
-    const tables = await storedRecords(store);
+    const tables = await storedKeys(store);
     expect(tables.filter((k) => k.startsWith('e'))).toEqual([]);
   });
 

@@ -3,31 +3,13 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { addRange, AscendingDropFilter, droppedAt, type DroppedRange } from '../../src/engine/dropped.ts';
 import { Engine, type EngineOptions, MemoryStore } from '../../src/engine/index.ts';
-import { decodeManifest, type ManifestData } from '../../src/engine/manifest.ts';
-import { listAll } from '../../src/engine/objectstore/types.ts';
-import { readAll } from '../../src/engine/sst.ts';
+import { latestManifest, storedKeys } from '../support/stored-tables.ts';
 
 const k = (i: number) => `k${String(i).padStart(5, '0')}`;
 const val = Buffer.from('value');
 
 function options(store: MemoryStore, o: Partial<EngineOptions> = {}): EngineOptions {
   return { store, workers: 'inline', gcIntervalMs: 0, flushIntervalMs: 1, ...o };
-}
-
-async function latestManifest(store: MemoryStore): Promise<ManifestData> {
-  let last = '';
-  for await (const o of listAll(store, 'manifest/')) last = o.key;
-  return decodeManifest(last, (await store.get(last))!);
-}
-
-/** Keys of every record in the tables the latest manifest names, tombstones included. */
-async function storedKeys(store: MemoryStore): Promise<string[]> {
-  const m = await latestManifest(store);
-  const keys: string[] = [];
-  for (const t of [...m.l0, ...m.runs.flatMap((r) => r.ssts)]) {
-    for (const e of readAll(t.id, (await store.get(t.id))!, t)) keys.push(e.key);
-  }
-  return keys;
 }
 
 async function scanKeys(e: Engine, start?: string, end?: string, reverse = false): Promise<string[]> {
