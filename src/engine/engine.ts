@@ -401,9 +401,10 @@ export class Engine implements TableSource {
   }
 
   /** What table builds started now leave out, and the generation they are stamped with. */
-  private dropFilter(): { drop: { start: string; end: string }[]; dropGen: number } {
+  private dropFilter(): { drop: DroppedRanges; dropGen: number } {
+    // Manifest arrays are never changed in place: the task may hold this one.
     const m = this.manifest;
-    return { drop: m.dropped.map((r) => ({ start: r.start, end: r.end })), dropGen: m.nextDropGen - 1 };
+    return { drop: m.dropped, dropGen: m.nextDropGen - 1 };
   }
 
   /** True while a backpressure limit is exceeded; callers wait on waitForCapacity(). */
@@ -845,9 +846,10 @@ export class Engine implements TableSource {
         const bytes = await this.store.get(s.id);
         if (!bytes) return this.missingTable(s.id);
         const input: CompactInput = { name: s.id, bytes: ownBytes(bytes), tailOffset: s.tailOffset };
-        const task = { kind: 'compact' as const, inputs: [input], oldestSnapshot: this.oldestSnapshot, bottom: false, now: this.now() };
+        const { oldestSnapshot } = this;
+        const { targetSstBytes, blockSize } = this.o;
         const outputs = await this.pool.run(
-          { ...task, targetSstBytes: this.o.targetSstBytes, blockSize: this.o.blockSize, drop },
+          { kind: 'compact', inputs: [input], oldestSnapshot, bottom: false, now: this.now(), targetSstBytes, blockSize, drop },
           [input.bytes.buffer as ArrayBuffer],
         );
         if (outputs.length === 1 && outputs[0]!.meta.count === s.count) metas = [{ ...s, dropGen }];
@@ -1186,7 +1188,7 @@ export class Engine implements TableSource {
     // costs comparisons in every step of the merge: leave it out.
     const inRange = (c: Cursor) => c.key !== undefined && (reverse ? start === undefined || c.key >= start : end === undefined || c.key < end);
     // Dropped ranges the scan meets: checked per key, which only such scans pay.
-    const drops = m.dropped.filter((r) => (end === undefined || r.start < end) && (start === undefined || r.end > start));
+    const drops = m.dropped.length === 0 ? m.dropped : m.dropped.filter((r) => (end === undefined || r.start < end) && (start === undefined || r.end > start));
     return new MergeScan(cursors.filter(inRange), options, options.snapshot?.seq ?? Infinity, this.now(), drops);
   }
 

@@ -14,7 +14,7 @@ export interface BuildTask {
   entries: Uint8Array;
   blockSize: number;
   /** Dropped key ranges (sorted, disjoint): their records are left out. */
-  drop?: { start: string; end: string }[];
+  drop?: readonly { start: string; end: string }[];
 }
 
 export interface CompactInput {
@@ -37,7 +37,7 @@ export interface CompactTask {
   lo?: string;
   hi?: string;
   /** Dropped key ranges (sorted, disjoint): their records are left out. */
-  drop?: { start: string; end: string }[];
+  drop?: readonly { start: string; end: string }[];
 }
 
 export type Task = BuildTask | CompactTask;

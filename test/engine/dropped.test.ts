@@ -18,13 +18,17 @@ async function scanKeys(e: Engine, start?: string, end?: string, reverse = false
   return out;
 }
 
+function putRange(e: Engine, from: number, to: number, value = val): void {
+  for (let i = from; i < to; i++) e.put(k(i), value);
+}
+
 const inRange = (key: string) => key >= k(100) && key < k(200);
 
 describe('Engine.dropRange', () => {
   it('hides the range from gets and scans at once, and only the range', async () => {
     const store = new MemoryStore();
     const e = await Engine.open(options(store));
-    for (let i = 0; i < 300; i++) e.put(k(i), val);
+    putRange(e, 0, 300);
     await e.flushMemtable(); // half in a table, half in the memtable
     for (let i = 0; i < 300; i += 2) e.put(k(i), Buffer.from('newer'));
     expect(await e.dropRange(k(100), k(200))).toBe(true);
@@ -46,10 +50,10 @@ describe('Engine.dropRange', () => {
   it('leaves the range out of flushed and compacted tables, then forgets it', async () => {
     const store = new MemoryStore();
     const e = await Engine.open(options(store, { autoCompact: false }));
-    for (let i = 0; i < 300; i++) e.put(k(i), val);
+    putRange(e, 0, 300);
     await e.flushMemtable();
-    for (let i = 300; i < 400; i++) e.put(k(i), val);
-    for (let i = 150; i < 180; i++) e.put(k(i), Buffer.from('in the memtable'));
+    putRange(e, 300, 400);
+    putRange(e, 150, 180, Buffer.from('in the memtable'));
     expect(await e.dropRange(k(100), k(200))).toBe(true);
     await e.flushMemtable();
     // The new table left the memtable's records out; the older one still holds them.
@@ -71,7 +75,7 @@ describe('Engine.dropRange', () => {
   it('keeps the drop across a crash: replayed records stay hidden and are left out', async () => {
     const store = new MemoryStore();
     const e = await Engine.open(options(store));
-    for (let i = 0; i < 300; i++) e.put(k(i), val);
+    putRange(e, 0, 300);
     await e.flush(); // in the WAL only
     expect(await e.dropRange(k(100), k(200))).toBe(true);
     await e.abandon();
@@ -89,11 +93,11 @@ describe('Engine.dropRange', () => {
   it('removes tables wholly inside a range without reading them', async () => {
     const store = new MemoryStore();
     const e = await Engine.open(options(store, { autoCompact: false }));
-    for (let i = 0; i < 100; i++) e.put(k(i), val);
+    putRange(e, 0, 100);
     await e.flushMemtable();
-    for (let i = 100; i < 200; i++) e.put(k(i), val);
+    putRange(e, 100, 200);
     await e.flushMemtable();
-    for (let i = 200; i < 300; i++) e.put(k(i), val);
+    putRange(e, 200, 300);
     await e.flushMemtable();
     expect(await e.dropRange(k(50), k(200))).toBe(true);
     const gets = e.store.counters.gets;
@@ -127,7 +131,7 @@ describe('Engine.dropRange', () => {
   it('declines once too many drops are pending', async () => {
     const store = new MemoryStore();
     const e = await Engine.open(options(store, { autoCompact: false }));
-    for (let i = 0; i < 600; i++) e.put(k(i), val);
+    putRange(e, 0, 600);
     await e.flushMemtable(); // a table that meets every range keeps them all pending
     let accepted = 0;
     for (let i = 0; i < 300; i++) if (await e.dropRange(k(2 * i), k(2 * i) + '\0')) accepted++;
