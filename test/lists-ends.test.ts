@@ -10,6 +10,7 @@ import { elemPrefix, fromBytes, prefixEnd } from '../src/types/encoding.ts';
 import { Keyspace } from '../src/types/keyspace.ts';
 import { END_CACHE_BYTES, END_CACHE_MAX } from '../src/types/list.ts';
 import * as ops from '../src/types/list-ops.ts';
+import { decodeNodes } from '../src/types/list-nodes.ts';
 
 type Op =
   | { op: 'push'; where: ops.Where; n: number; big: boolean }
@@ -69,7 +70,7 @@ describe('cached ends of split lists', () => {
           switch (o.op) {
             case 'push': {
               const elems = Array.from({ length: o.n }, () => elem(o.big));
-              if (r) expect(ops.push(r, elems, o.where)).toBe(len + o.n);
+              if (r) expect(await ops.push(r, elems, o.where)).toBe(len + o.n);
               else ops.create(ks, 0, key, o.where === 'head' ? [...elems].reverse() : elems);
               model = o.where === 'head' ? [...elems].reverse().concat(model) : model.concat(elems);
               break;
@@ -102,8 +103,8 @@ describe('cached ends of split lists', () => {
             case 'set': {
               const i = norm(o.i);
               if (!r || i < 0 || i >= len) break;
-              const v = elem(false);
-              ops.setAt(r, i, v);
+              const v = elem(true);
+              await ops.setAt(r, i, v);
               model[i] = v;
               break;
             }
@@ -118,7 +119,7 @@ describe('cached ends of split lists', () => {
             case 'insert': {
               if (!r || len === 0) break;
               const pivot = model[o.i % len]!;
-              const v = elem(false);
+              const v = elem(true);
               await ops.insert(r, pivot, v, o.after);
               const at = model.indexOf(pivot);
               model.splice(o.after ? at + 1 : at, 0, v);
@@ -161,8 +162,12 @@ describe('cached ends of split lists', () => {
         const r = await ref(key);
         if (!r?.l.split) return;
         const prefix = elemPrefix(ks.db(0).ns, key, r.l.version);
+        const records: { key: string; value: Uint8Array }[] = [];
+        for await (const e of engine.scan({ start: prefix, end: prefixEnd(prefix) })) records.push({ key: e.key, value: e.value });
+        // Every record of the version, decoded: a stale node or big element would show.
         const stored: string[] = [];
-        for await (const e of engine.scan({ start: prefix, end: prefixEnd(prefix) })) stored.push(fromBytes(e.value));
+        const space = { ns: ks.db(0).ns, key, version: r.l.version, k: r.l.slots };
+        decodeNodes(records, space, r.l.head, -Infinity, Infinity, (v) => stored.push(fromBytes(v)));
         expect(stored).toEqual(model);
       }),
       { numRuns: 60 },

@@ -1,7 +1,7 @@
 /**
  * The split-list layout on the real Engine (MemoryStore), in process: a big list costs a few
- * bytes of hot-set memory, end operations write a couple of small records, DEL is one record,
- * and the whole list is never read to serve LPUSH/RPOP/LINDEX/LSET.
+ * bytes of hot-set memory, end operations rewrite one small node record and the metadata, DEL
+ * is one record, and the whole list is never read to serve LPUSH/RPOP/LINDEX/LSET.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { Engine, MemoryStore } from '../src/engine/index.ts';
@@ -9,6 +9,7 @@ import { elemPrefix, listPosKey, nsRange, prefixEnd } from '../src/types/encodin
 import type { EngineWrite } from '../src/types/engine-api.ts';
 import { Keyspace, type KeyspaceOptions } from '../src/types/keyspace.ts';
 import * as ops from '../src/types/list-ops.ts';
+import { decodeNodes, NODE_SLOTS } from '../src/types/list-nodes.ts';
 
 const N = 40_000;
 const open: Keyspace[] = [];
@@ -53,6 +54,15 @@ async function countElements(engine: Engine, ns: number): Promise<number> {
   return n;
 }
 
+/** Every element record of namespace ns decoded as list r's nodes: stale records would show. */
+async function storedElements(engine: Engine, ns: number, r: ops.ListRef): Promise<string[]> {
+  const recs: { key: string; value: Uint8Array }[] = [];
+  for await (const e of engine.scan(nsRange('e', ns))) recs.push({ key: e.key, value: e.value });
+  const out: string[] = [];
+  decodeNodes(recs, { ns, key: r.key, version: r.l.version, k: r.l.slots }, r.l.head, -Infinity, Infinity, (v) => out.push(Buffer.from(v).toString('latin1')));
+  return out;
+}
+
 /** Records written, ignoring the catalog record that the first write after a clean open adds. */
 function records(batches: EngineWrite[][]): number {
   return batches.flat().filter((w) => w.key !== 'c').length;
@@ -65,29 +75,30 @@ describe('split lists at scale', () => {
     await ks.ensureLoaded(0, ['big']);
     ops.create(ks, 0, 'big', Array.from({ length: 1000 }, (_, i) => `e${i}`));
     let r = await list(ks, 'big');
-    for (let i = 1000; i < N; i += 1000) ops.push(r, Array.from({ length: 1000 }, (_, j) => `e${i + j}`), 'tail');
+    for (let i = 1000; i < N; i += 1000) await ops.push(r, Array.from({ length: 1000 }, (_, j) => `e${i + j}`), 'tail');
     expect(r.l.split).toBe(true);
     expect(r.l.length).toBe(N);
     // Hot-set memory is the key, three numbers and the cached ends (at most 2 x 160 elements),
     // not the elements: it stays that small as the list grows.
     expect(ks.usedMemory()).toBeLessThan(20_000);
-    ops.push(r, Array.from({ length: 1000 }, (_, j) => `e${N + j}`), 'tail');
+    await ops.push(r, Array.from({ length: 1000 }, (_, j) => `e${N + j}`), 'tail');
     expect(ks.usedMemory()).toBeLessThan(20_000);
     await ops.pop(r, 'tail', 1000);
 
     batches.length = 0;
     expect(ops.push(r, ['head'], 'head')).toBe(N + 1);
-    expect(records(batches)).toBe(2); // the element and the metadata
+    expect(records(batches)).toBe(2); // the head node and the metadata
     batches.length = 0;
     expect(await ops.pop(r, 'tail', 1)).toEqual([`e${N - 1}`]);
-    expect(records(batches)).toBe(2); // a tombstone and the metadata
+    expect(records(batches)).toBe(2); // the tail node and the metadata
     batches.length = 0;
-    ops.setAt(r, 20_000, 'changed');
-    expect(records(batches)).toBe(2);
+    await ops.setAt(r, 20_000, 'changed');
+    expect(records(batches)).toBe(2); // its node and the metadata
     expect(await ops.index(r, 20_000)).toBe('changed');
     expect(await ops.index(r, 0)).toBe('head');
     expect(await ops.rangeStrings(r, 30_000, 30_002)).toEqual(['e29999', 'e30000', 'e30001']);
-    expect(batches.flat().every((w) => (w.value?.length ?? 0) < 64)).toBe(true);
+    // A node of these elements: at most NODE_SLOTS of 7 bytes and a length byte each.
+    expect(batches.flat().every((w) => (w.value?.length ?? 0) <= NODE_SLOTS * 8)).toBe(true);
 
     // After a restart the metadata alone describes the list.
     let reads: { n: number };
@@ -133,8 +144,9 @@ describe('split lists at scale', () => {
     const ns = ks.db(0).ns;
     await engine.flush();
     for (let i = 0; i < 500 && ks.background.pendingCleanupJobs > 0; i++) await ks.background.tick();
-    // Only the live version's records remain once cleanup has run.
-    expect(await countElements(engine, ns)).toBe(5000);
+    // Only the live version's records remain once cleanup has run: a node per 32 positions.
+    expect(await storedElements(engine, ns, r)).toEqual(kept.slice(100, 5100));
+    expect(await countElements(engine, ns)).toBe(Math.ceil(5000 / NODE_SLOTS));
   }, 60_000);
 
   it('the orphan sweep leaves records streamed ahead of their metadata alone', async () => {

@@ -27,11 +27,14 @@ describe('split collection headers', () => {
 
   it('round-trip a split list through its metadata record', () => {
     for (const head of EDGES.filter((h) => Math.abs(h) <= POS_BIAS)) {
-      const l = ListValue.split(2 ** 40 + 5, head, 123456);
-      const back = decodeMeta(encodeValue(l));
-      expect(back.kind).toBe('value');
-      const got = (back as { value: ListValue }).value;
-      expect([got.version, got.head, got.count]).toEqual([l.version, l.head, l.count]);
+      // 1: a list split before node records (its metadata has no `k`).
+      for (const slots of [1, 32]) {
+        const l = ListValue.split(2 ** 40 + 5, head, 123456, slots);
+        const back = decodeMeta(encodeValue(l));
+        expect(back.kind).toBe('value');
+        const got = (back as { value: ListValue }).value;
+        expect([got.version, got.head, got.count, got.slots]).toEqual([l.version, l.head, l.count, slots]);
+      }
     }
   });
 });

@@ -56,7 +56,7 @@ function argWhere(s: string): Where | ErrorReply {
 
 // ----------------------------------------------------------------------------- push and pop
 
-function pushGeneric(ctx: ExecContext, args: string[], where: Where, onlyIfExists: boolean): Reply {
+function pushGeneric(ctx: ExecContext, args: string[], where: Where, onlyIfExists: boolean): Reply | Promise<Reply> {
   const key = args[1]!;
   const got = getList(ctx, key, true);
   if (got instanceof ErrorReply) return got;
@@ -114,13 +114,15 @@ function lmoveGeneric(ctx: ExecContext, src: string, dst: string, from: Where, t
     });
   }
   const popped = ops.pop(s, from, 1);
-  const pushTo = (v: string[]): Reply => {
+  const pushTo = (v: string[]): Reply | Promise<Reply> => {
     const value = v[0]!;
     // Looked up again: popping the last element deleted the source, which may be dst.
     const again = getList(ctx, dst, true) as ListRef | undefined;
-    if (again) ops.push(again, [value], to);
-    else ops.create(ctx.keyspace, ctx.db, dst, [value]);
-    return value;
+    if (!again) {
+      ops.create(ctx.keyspace, ctx.db, dst, [value]);
+      return value;
+    }
+    return map(ops.push(again, [value], to), () => value);
   };
   if (!(popped instanceof Promise)) return pushTo(popped);
   const release = ctx.keyspace.hold(ctx.db, [src, dst]);
@@ -259,8 +261,7 @@ export const commands: CommandModule = {
     const len = got.l.length;
     if (i < 0) i += len;
     if (i < 0 || i >= len) return OUT_OF_RANGE;
-    ops.setAt(got, i, args[3]!);
-    return OK;
+    return map(ops.setAt(got, i, args[3]!), () => OK);
   },
 
   linsert(ctx, args) {

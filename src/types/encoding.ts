@@ -142,6 +142,8 @@ export interface SplitHeader {
   n: number;
   /** Lists: position of the first element. */
   h?: number;
+  /** Lists: positions per node record (absent: 1, the layout before nodes). */
+  k?: number;
 }
 
 /** A decoded metadata record; split collections still need their elements loaded. */
@@ -189,15 +191,16 @@ function decodePairs(b: Buffer, at: number): Map<string, string> {
  * to a big collection, and a generic encoder costs more than the rest of such a write.
  */
 export function encodeSplit(tag: number, header: SplitHeader): Uint8Array {
-  const { v, n, h } = header;
-  const fields = h === undefined ? 2 : 3;
+  const { v, n, h, k } = header;
+  const fields = 2 + (h === undefined ? 0 : 1) + (k === undefined ? 0 : 1);
   // Exactly sized, from the Buffer pool (see toBytes).
-  const b = Buffer.allocUnsafe(2 + 3 * fields + intSize(v) + intSize(n) + (h === undefined ? 0 : intSize(h)));
+  const b = Buffer.allocUnsafe(2 + 3 * fields + intSize(v) + intSize(n) + (h === undefined ? 0 : intSize(h)) + (k === undefined ? 0 : intSize(k)));
   b[0] = tag;
   b[1] = 0x80 | fields; // fixmap
   let at = writeField(b, 2, 0x76 /* v */, v);
   at = writeField(b, at, 0x6e /* n */, n);
-  if (h !== undefined) writeField(b, at, 0x68 /* h */, h);
+  if (h !== undefined) at = writeField(b, at, 0x68 /* h */, h);
+  if (k !== undefined) writeField(b, at, 0x6b /* k */, k);
   return b;
 }
 
@@ -234,7 +237,7 @@ export function encodeValue(v: Value): Uint8Array {
   if (v instanceof SetValue) return encodeSetMeta(v);
   if (v instanceof ZSetValue) return encodeZSetMeta(v);
   if (v instanceof ListValue) {
-    return v.version === 0 ? encodeItems(TAG_LIST_INLINE, v.items) : encodeSplit(TAG_LIST_SPLIT, { v: v.version, n: v.count, h: v.head });
+    return v.version === 0 ? encodeItems(TAG_LIST_INLINE, v.items) : encodeSplit(TAG_LIST_SPLIT, v.slots === 1 ? { v: v.version, n: v.count, h: v.head } : { v: v.version, n: v.count, h: v.head, k: v.slots });
   }
   if (v.version === 0) return encodePairs(TAG_HASH_INLINE, v.map);
   return encodeSplit(TAG_HASH_SPLIT, { v: v.version, n: v.size });
@@ -254,7 +257,7 @@ export function decodeMeta(raw: Uint8Array): DecodedMeta {
     case TAG_LIST_SPLIT: {
       // The metadata is the whole in-memory value of a split list: no elements are loaded.
       const h = unpack(b.subarray(1)) as SplitHeader;
-      return { kind: 'value', value: ListValue.split(h.v, h.h ?? 0, h.n) };
+      return { kind: 'value', value: ListValue.split(h.v, h.h ?? 0, h.n, h.k ?? 1) };
     }
     // Sets and sorted sets (set-value.ts, zset-value.ts): a split one's header is its whole
     // in-memory value; elements are read on demand.

@@ -1,20 +1,22 @@
 /**
  * List operations over both encodings (src/types/list.ts). Inline lists are plain arrays and
  * every operation is synchronous. Split lists keep their elements in the engine at positions
- * [head, head + count): pushes and pops touch only the ends (one record each, no reads for a
- * push), reads go by position with engine get/scan, and the O(n) operations (LINSERT, LREM,
- * big LTRIMs) stream through the elements and, when they would move many of them, rewrite the
- * list under a new version in chunks and switch to it with one metadata write, so a crash
- * never leaves a half-shifted list (the unreferenced records are cleanup's business).
+ * [head, head + count), packed in node records (src/types/list-nodes.ts): pushes and pops
+ * rewrite the node at their end (its contents come from the end's cache, or one read when the
+ * cache does not reach across it), reads go by position, and the O(n) operations (LINSERT,
+ * LREM, big LTRIMs) stream through the elements and, when they would move many of them,
+ * rewrite the list under a new version in chunks and switch to it with one metadata write, so
+ * a crash never leaves a half-shifted list (the unreferenced records are cleanup's business).
  *
  * Operations that await the engine pin the key (Keyspace.hold) and rely on the dispatcher's
  * key locks for atomicity. Each mutating operation persists through Keyspace.listChanged.
  */
-import { elemPrefix, fromBytes, listPosKey, toBytes as bytes } from './encoding.ts';
+import { elemPrefix, fromBytes, toBytes as bytes } from './encoding.ts';
 import type { EngineWrite } from './engine-api.ts';
 import type { Keyspace } from './keyspace.ts';
 import { END_CACHE_ELEMENTS, fitsInline, ListValue, POS_BIAS, type Where } from './list.ts';
-import { LIST_CHUNK, splitList } from './list-records.ts';
+import { LIST_CHUNK, nodeRange, splitList } from './list-records.ts';
+import { bigKey, decodeNode, decodeNodes, entryOf, isBig, NodeBuilder, nodeKey, type NodeEntry, nodeOf, NODE_SLOTS, type NodeSpace, putNode } from './list-nodes.ts';
 import type { Entry } from './values.ts';
 
 export type { Where };
@@ -36,8 +38,9 @@ function ns(r: ListRef): number {
   return r.ks.db(r.db).ns;
 }
 
-function posKey(r: ListRef, pos: number): string {
-  return listPosKey(ns(r), r.key, r.l.version, pos);
+/** Where the current version's nodes live. */
+function space(r: ListRef): NodeSpace {
+  return { ns: ns(r), key: r.key, version: r.l.version, k: r.l.slots };
 }
 
 /** Runs an async body with the key pinned in memory. */
@@ -52,18 +55,34 @@ async function pinned<T>(r: ListRef, body: () => Promise<T>): Promise<T> {
 
 /**
  * Elements at positions [from, to) of a split list, in order (or reversed), as the engine's
- * bytes: replies send them as they are, callers that need strings decode. The range is known
- * exactly, so one element is a point get (bloom filters apply) and more are a forward scan,
- * reversed in memory when asked: reverse engine scans are never needed.
+ * bytes: replies send them as they are, callers that need strings decode. Positions in one node
+ * are a point get (bloom filters apply), more nodes a forward scan, reversed in memory when
+ * asked: reverse engine scans are never needed.
  */
 async function readPositions(r: ListRef, from: number, to: number, reverse = false): Promise<Uint8Array[]> {
   const out: Uint8Array[] = [];
   if (to <= from) return out;
-  if (to - from === 1) {
-    const v = await r.ks.engine.get(posKey(r, from));
-    if (v) out.push(v);
+  const l = r.l;
+  const s = space(r);
+  const k = s.k;
+  const first = nodeOf(from, k);
+  const last = nodeOf(to - 1, k);
+  if (first === last) {
+    const key = nodeKey(s, first);
+    const v = await r.ks.engine.get(key);
+    if (v) {
+      const entries = decodeNode(v, k);
+      const start = Math.max(first * k, l.head);
+      for (let pos = Math.max(from, start); pos < to && pos - start < entries.length; pos++) {
+        const e = entries[pos - start]!;
+        const big = e ?? (await r.ks.engine.get(bigKey(key, pos - first * k)));
+        if (big) out.push(big);
+      }
+    }
   } else {
-    for (const e of await r.ks.engine.scanAll({ start: posKey(r, from), end: posKey(r, to), limit: to - from })) out.push(e.value);
+    // Whole nodes, and the big elements of each (at most k per node).
+    const records = await r.ks.engine.scanAll({ ...nodeRange(s, from, to), limit: (last - first + 1) * (k + 1) });
+    decodeNodes(records, s, l.head, from, to, (v) => out.push(v));
   }
   if (out.length !== to - from) throw new Error(`list ${JSON.stringify(r.key)}: ${out.length} of ${to - from} elements found`);
   return reverse ? out.reverse() : out;
@@ -173,7 +192,7 @@ export async function scanFrom(r: ListRef, from: Where, visit: (elem: string, i:
 // --------------------------------------------------------------------------------------- writes
 
 /** Pushes elements one by one at an end (LPUSH a b c leaves c first); returns the new length. */
-export function push(r: ListRef, elems: string[], where: Where): number {
+export function push(r: ListRef, elems: string[], where: Where): number | Promise<number> {
   const l = r.l;
   if (!l.split) {
     if (where === 'head') l.items = elems.slice().reverse().concat(l.items);
@@ -185,17 +204,64 @@ export function push(r: ListRef, elems: string[], where: Where): number {
   if (l.head - elems.length < -POS_BIAS || l.head + l.count + elems.length >= POS_BIAS) {
     throw new Error('list position space exhausted');
   }
+  const entries = endEntries(l, where);
+  if (entries) return pushNodes(r, elems, where, entries);
+  return pinned(r, async () => {
+    await loadEnd(r, where, endNodeSize(l, where));
+    const n = pushNodes(r, elems, where, endEntries(l, where)!);
+    l.end(where).cap();
+    return n;
+  });
+}
+
+/** Elements in the node at end `where` (the node of the first or last position). */
+function endNodeSize(l: ListValue, where: Where): number {
+  const k = l.slots;
+  if (where === 'head') return Math.min((nodeOf(l.head, k) + 1) * k - l.head, l.count);
+  const last = l.head + l.count - 1;
+  return Math.min(last - nodeOf(last, k) * k + 1, l.count);
+}
+
+/**
+ * The entries of the node at end `where`, from that end's cache, or undefined when the cache
+ * does not hold all of them.
+ */
+function endEntries(l: ListValue, where: Where): NodeEntry[] | undefined {
+  const m = endNodeSize(l, where);
+  const c = l.end(where);
+  if (c.length < m) return undefined;
+  const out = new Array<NodeEntry>(m);
+  // The cache holds the end element last: position order is reversed at the tail.
+  for (let i = 0; i < m; i++) out[where === 'head' ? i : m - 1 - i] = entryOf(c.at(i), l.slots);
+  return out;
+}
+
+/** push() once the end node's entries are known. */
+function pushNodes(r: ListRef, elems: string[], where: Where, entries: NodeEntry[]): number {
+  const l = r.l;
+  const s = space(r);
+  const k = s.k;
   const records: EngineWrite[] = [];
-  for (const s of elems) {
-    if (where === 'head') {
-      l.head--;
-      records.push({ key: posKey(r, l.head), value: bytes(s) });
-    } else {
-      records.push({ key: posKey(r, l.head + l.count), value: bytes(s) });
+  let node = nodeOf(where === 'head' ? l.head : l.head + l.count - 1, k);
+  let dirty = false;
+  for (const elem of elems) {
+    const pos = where === 'head' ? l.head - 1 : l.head + l.count;
+    const n = nodeOf(pos, k);
+    if (n !== node) {
+      if (dirty) putNode(s, node, entries, records);
+      node = n;
+      entries = [];
     }
+    const e = entryOf(elem, k);
+    if (where === 'head') entries.unshift(e);
+    else entries.push(e);
+    dirty = true;
+    if (e === null) records.push({ key: bigKey(nodeKey(s, n), pos - n * k), value: bytes(elem) });
+    if (where === 'head') l.head--;
     l.count++;
-    l.end(where).push(s);
+    l.end(where).push(elem);
   }
+  if (dirty) putNode(s, node, entries, records);
   r.ks.listChanged(r.db, r.key, r.e, records);
   return l.length;
 }
@@ -224,29 +290,66 @@ export function pop(r: ListRef, where: Where, n: number): string[] | Promise<str
     r.ks.listChanged(r.db, r.key, r.e, []);
     return out;
   }
-  if (l.end(where).length >= n) return popCached(r, where, n);
+  const need = popNeed(l, where, n);
+  if (l.end(where).length >= need) return popCached(r, where, n);
   return pinned(r, async () => {
-    await loadEnd(r, where, n);
+    await loadEnd(r, where, need);
     return popCached(r, where, n);
   });
 }
 
-/** Pops n elements that the cached end at `where` holds (no engine read). */
+/**
+ * Cached elements a pop of n at `where` needs: the popped ones and the rest of the last node
+ * it reaches into, which is rewritten without them.
+ */
+function popNeed(l: ListValue, where: Where, n: number): number {
+  if (n >= l.count) return n;
+  const k = l.slots;
+  if (where === 'head') return Math.min((nodeOf(l.head + n - 1, k) + 1) * k, l.head + l.count) - l.head;
+  const last = l.head + l.count - 1;
+  return last - Math.max(nodeOf(last - n + 1, k) * k, l.head) + 1;
+}
+
+/** Pops n elements that the cached end at `where` holds (popNeed of them: no engine read). */
 function popCached(r: ListRef, where: Where, n: number): string[] {
-  const l = r.l;
-  const out = new Array<string>(n);
   const records: EngineWrite[] = [];
-  for (let i = 0; i < n; i++) {
-    records.push({ key: posKey(r, where === 'head' ? l.head : l.head + l.count - 1) });
-    out[i] = l.take(where);
-  }
-  l.end(where).cap();
+  const out = popRecords(r, where, n, records);
+  r.l.end(where).cap();
   r.ks.listChanged(r.db, r.key, r.e, records);
   return out;
 }
 
+/**
+ * Takes n elements from the end at `where` out of the list and its cache (which holds popNeed
+ * of them), appending the record changes: nodes emptied are deleted, the last one reached is
+ * rewritten from the cache. Returns the elements in pop order.
+ */
+function popRecords(r: ListRef, where: Where, n: number, records: EngineWrite[]): string[] {
+  const l = r.l;
+  const s = space(r);
+  const k = s.k;
+  const out = new Array<string>(n);
+  let node = NaN;
+  for (let i = 0; i < n; i++) {
+    const pos = where === 'head' ? l.head : l.head + l.count - 1;
+    const nd = nodeOf(pos, k);
+    if (nd !== node) {
+      if (!Number.isNaN(node)) records.push({ key: nodeKey(s, node) });
+      node = nd;
+    }
+    const elem = l.take(where);
+    out[i] = elem;
+    if (isBig(elem, k)) records.push({ key: bigKey(nodeKey(s, nd), pos - nd * k) });
+  }
+  if (n > 0) {
+    const end = where === 'head' ? l.head : l.head + l.count - 1;
+    putNode(s, node, l.count > 0 && nodeOf(end, k) === node ? endEntries(l, where)! : [], records);
+  }
+  return out;
+}
+
 /** LSET at index i (0 <= i < length). */
-export function setAt(r: ListRef, i: number, value: string): void {
+export function setAt(r: ListRef, i: number, value: string): void | Promise<void> {
   const l = r.l;
   if (!l.split) {
     l.bytes += value.length - l.items[i]!.length;
@@ -254,9 +357,69 @@ export function setAt(r: ListRef, i: number, value: string): void {
     inlineChanged(r);
     return;
   }
-  if (i < l.front.length) l.front.set(i, value);
-  if (i >= l.count - l.back.length) l.back.set(l.count - 1 - i, value);
-  r.ks.listChanged(r.db, r.key, r.e, [{ key: posKey(r, l.pos(i)), value: bytes(value) }]);
+  const pos = l.pos(i);
+  return pinned(r, async () => {
+    const records = await rewriteSpans(r, [[pos, pos + 1]], () => value, () => {
+      if (i < l.front.length) l.front.set(i, value);
+      if (i >= l.count - l.back.length) l.back.set(l.count - 1 - i, value);
+    });
+    r.ks.listChanged(r.db, r.key, r.e, records);
+  });
+}
+
+/**
+ * Rewrites the nodes holding the positions of `spans` (each [lo, hi)) after a change that
+ * affects only those positions: reads their current elements, lets `change` update the list
+ * (head, count, caches), then writes each node they reach, taking the element at a position in
+ * a span from newAt (given the elements before the change by position) and elsewhere the one
+ * it had. Returns the records for listChanged.
+ */
+async function rewriteSpans(
+  r: ListRef,
+  spans: [number, number][],
+  newAt: (pos: number, before: (pos: number) => string) => string | undefined,
+  change: () => void,
+): Promise<EngineWrite[]> {
+  const l = r.l;
+  const s = space(r);
+  const k = s.k;
+  const nodes = new Set<number>();
+  const old = new Map<number, string>();
+  for (const [lo, hi] of spans) {
+    if (hi <= lo) continue;
+    const first = nodeOf(lo, k);
+    const last = nodeOf(hi - 1, k);
+    for (let n = first; n <= last; n++) nodes.add(n);
+    const from = Math.max(first * k, l.head);
+    const to = Math.min((last + 1) * k, l.head + l.count);
+    const got = await readPositions(r, from, to);
+    for (let i = 0; i < got.length; i++) old.set(from + i, fromBytes(got[i]!));
+  }
+  const before = (pos: number): string => {
+    const v = old.get(pos);
+    if (v === undefined) throw new Error(`list ${JSON.stringify(r.key)}: position ${pos} was not read`);
+    return v;
+  };
+  change();
+  const records: EngineWrite[] = [];
+  for (const n of nodes) {
+    const key = nodeKey(s, n);
+    const entries: NodeEntry[] = [];
+    for (let slot = 0; slot < k; slot++) {
+      const pos = n * k + slot;
+      const was = old.get(pos);
+      const live = pos >= l.head && pos < l.head + l.count;
+      const now = !live ? undefined : spans.some(([lo, hi]) => pos >= lo && pos < hi) ? newAt(pos, before) : was;
+      if (live && now === undefined) throw new Error(`list ${JSON.stringify(r.key)}: no element for position ${pos}`);
+      if (now !== undefined) {
+        entries.push(entryOf(now, k));
+        if (isBig(now, k) && now !== was) records.push({ key: bigKey(key, slot), value: bytes(now) });
+      }
+      if (was !== undefined && isBig(was, k) && (now === undefined || !isBig(now, k))) records.push({ key: bigKey(key, slot) });
+    }
+    putNode(s, n, entries, records);
+  }
+  return records;
 }
 
 /** LINSERT: returns the new length, or -1 when the pivot is absent. */
@@ -289,25 +452,19 @@ export function insert(r: ListRef, pivot: string, value: string, after: boolean)
 async function insertSplit(r: ListRef, at: number, value: string): Promise<number> {
   const l = r.l;
   const n = l.count;
-  const left = at;
-  const right = n - at;
-  if (Math.min(left, right) <= LIST_CHUNK) {
+  const head = l.head;
+  if (Math.min(at, n - at) <= LIST_CHUNK) {
     await pinned(r, async () => {
-      const records: EngineWrite[] = [];
-      if (left <= right) {
-        // Move [0, at) one position towards the head; the new element takes position at-1.
-        // (Copies: what the engine returns may be a view of a whole cached block.)
-        const moved = await readPositions(r, l.head, l.pos(at));
-        for (let k = 0; k < moved.length; k++) records.push({ key: posKey(r, l.head + k - 1), value: new Uint8Array(moved[k]!) });
-        l.head--;
-        records.push({ key: posKey(r, l.pos(at)), value: bytes(value) });
-      } else {
-        const moved = await readPositions(r, l.pos(at), l.head + n);
-        for (let k = 0; k < moved.length; k++) records.push({ key: posKey(r, l.pos(at) + 1 + k), value: new Uint8Array(moved[k]!) });
-        records.push({ key: posKey(r, l.pos(at)), value: bytes(value) });
-      }
-      l.count++;
-      l.dropEnds();
+      const change = () => {
+        if (at <= n - at) l.head--;
+        l.count++;
+        l.dropEnds();
+      };
+      // The shorter side moves one position outwards; the new element takes the gap.
+      const records =
+        at <= n - at
+          ? await rewriteSpans(r, [[head - 1, head + at]], (pos, before) => (pos === head - 1 + at ? value : before(pos + 1)), change)
+          : await rewriteSpans(r, [[head + at, head + n + 1]], (pos, before) => (pos === head + at ? value : before(pos - 1)), change);
       r.ks.listChanged(r.db, r.key, r.e, records);
     });
     return l.length;
@@ -384,15 +541,28 @@ export function trim(r: ListRef, start: number, stop: number): void | Promise<vo
   }
   const removed = n - kept;
   if (removed <= LIST_CHUNK) {
-    // Few records go (capped lists: LPUSH + LTRIM): delete them with the metadata, atomically.
-    const records: EngineWrite[] = [];
-    for (let i = 0; i < keepFrom; i++) records.push({ key: posKey(r, l.pos(i)) });
-    for (let i = keepTo + 1; i < n; i++) records.push({ key: posKey(r, l.pos(i)) });
-    l.keepRange(keepFrom, keepTo);
-    l.head += keepFrom;
-    l.count = kept;
-    r.ks.listChanged(r.db, r.key, r.e, records);
-    return;
+    // Few go (capped lists: LPUSH + LTRIM): their nodes change with the metadata, atomically,
+    // from the cached ends when they hold what is needed.
+    const fromTail = n - 1 - keepTo;
+    if (l.front.length >= popNeed(l, 'head', keepFrom) && l.back.length >= popNeed(l, 'tail', fromTail)) {
+      const records: EngineWrite[] = [];
+      popRecords(r, 'head', keepFrom, records);
+      popRecords(r, 'tail', fromTail, records);
+      l.front.cap();
+      l.back.cap();
+      r.ks.listChanged(r.db, r.key, r.e, records);
+      return;
+    }
+    const head = l.head;
+    return pinned(r, async () => {
+      const spans: [number, number][] = [[head, head + keepFrom], [head + keepTo + 1, head + n]];
+      const records = await rewriteSpans(r, spans, () => undefined, () => {
+        l.keepRange(keepFrom, keepTo);
+        l.head += keepFrom;
+        l.count = kept;
+      });
+      r.ks.listChanged(r.db, r.key, r.e, records);
+    });
   }
   // Many go: copy what stays under a new version; the old one is cleaned up in the background.
   return rewrite(r, (s, _i, emit) => emit(s), [], keepFrom, keepTo + 1);
@@ -419,9 +589,8 @@ async function rewrite(
     ks.building.add(prefix);
     let pos = 0;
     let batch: EngineWrite[] = [];
-    const emit = (s: string) => {
-      batch.push({ key: listPosKey(nsId, r.key, version, pos++), value: bytes(s) });
-    };
+    const nodes = new NodeBuilder({ ns: nsId, key: r.key, version, k: NODE_SLOTS }, () => batch);
+    const emit = (s: string) => nodes.add(pos++, s);
     try {
       for (let i = from; i < to; ) {
         const take = Math.min(LIST_CHUNK, to - i);
@@ -439,8 +608,10 @@ async function rewrite(
       throw err;
     }
     for (const s of tail) emit(s);
+    nodes.finish();
     const old = l.version;
     l.version = version;
+    l.slots = NODE_SLOTS;
     l.head = 0;
     l.count = pos;
     l.dropEnds();

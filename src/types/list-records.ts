@@ -3,10 +3,11 @@
  * RENAME/COPY/MOVE. Everything here writes element records only; the metadata record is
  * written by the keyspace in the same batch (conversion) or right after (copies).
  */
-import { elemPrefix, fromBytes, listPosKey, toBytes } from './encoding.ts';
+import { elemPrefix, fromBytes } from './encoding.ts';
 import type { EngineWrite } from './engine-api.ts';
 import type { Keyspace } from './keyspace.ts';
 import { END_CACHE_ELEMENTS, ListValue } from './list.ts';
+import { decodeNodes, NodeBuilder, nodeKey, nodeOf, NODE_SLOTS, type NodeSpace } from './list-nodes.ts';
 import { copyRecords } from './set-collection.ts';
 
 /** Element records written per engine batch by copies and bulk rewrites. */
@@ -21,7 +22,10 @@ export function splitList(l: ListValue, version: number, ns: number, key: string
   l.version = version;
   l.head = 0;
   l.count = items.length;
-  for (let i = 0; i < items.length; i++) batch.push({ key: listPosKey(ns, key, version, i), value: toBytes(items[i]!) });
+  l.slots = NODE_SLOTS;
+  const nodes = new NodeBuilder({ ns, key, version, k: NODE_SLOTS }, () => batch);
+  for (let i = 0; i < items.length; i++) nodes.add(i, items[i]!);
+  nodes.finish();
   l.items = [];
   l.bytes = 0;
   // The ends stay cached (each keeps what its limits allow).
@@ -40,18 +44,34 @@ export async function copySplitList(ks: Keyspace, srcDb: number, srcKey: string,
   const srcNs = ks.db(srcDb).ns;
   const dstNs = ks.db(dstDb).ns;
   const version = ks.allocVersion();
-  const range = { start: listPosKey(srcNs, srcKey, l.version, l.head), end: listPosKey(srcNs, srcKey, l.version, l.head + l.count) };
   // Positions keep their numbers: only the key and version part of each record key changes.
   const from = elemPrefix(srcNs, srcKey, l.version);
   const to = elemPrefix(dstNs, dstKey, version);
-  await copyRecords(ks, range, (k) => to + k.slice(from.length), to, l.count, `list ${JSON.stringify(srcKey)}`);
-  return ListValue.split(version, l.head, l.count);
+  await copyRecords(ks, nodeRange({ ns: srcNs, key: srcKey, version: l.version, k: l.slots }, l.head, l.head + l.count), (k) => to + k.slice(from.length), to, l.slots === 1 ? l.count : undefined, `list ${JSON.stringify(srcKey)}`);
+  return ListValue.split(version, l.head, l.count, l.slots);
+}
+
+/** The key range of the nodes holding positions [from, to) (to > from), their big elements too. */
+export function nodeRange(s: NodeSpace, from: number, to: number): { start: string; end: string } {
+  return { start: nodeKey(s, nodeOf(from, s.k)), end: nodeKey(s, nodeOf(to - 1, s.k) + 1) };
 }
 
 /** Every element of a split list, streamed in order (DUMP). */
 export async function* splitListElements(ks: Keyspace, db: number, key: string, l: ListValue): AsyncGenerator<string> {
-  const ns = ks.db(db).ns;
-  const start = listPosKey(ns, key, l.version, l.head);
-  const end = listPosKey(ns, key, l.version, l.head + l.count);
-  for await (const e of ks.engine.scan({ start, end })) yield fromBytes(e.value);
+  const s: NodeSpace = { ns: ks.db(db).ns, key, version: l.version, k: l.slots };
+  const end = l.head + l.count;
+  // A node and its big elements are consecutive records: decoded a node's worth at a time.
+  let group: { key: string; value: Uint8Array }[] = [];
+  const flush = function* (): Generator<string> {
+    const out: string[] = [];
+    decodeNodes(group, s, l.head, l.head, end, (v) => out.push(fromBytes(v)));
+    group = [];
+    yield* out;
+  };
+  const nodeKeyLen = nodeKey(s, 0).length;
+  for await (const e of ks.engine.scan(nodeRange(s, l.head, end))) {
+    if (e.key.length === nodeKeyLen && group.length > 0) yield* flush();
+    group.push({ key: e.key, value: e.value });
+  }
+  yield* flush();
 }

@@ -112,6 +112,8 @@ export class ListValue {
   head: number;
   /** Split: number of elements. */
   count: number;
+  /** Split: positions per node record (list-nodes.ts); 1 for lists split before nodes. */
+  slots = 1;
   /** Inline: sum of element lengths. */
   bytes: number;
   /** Split: copies of elements [0, front.length), element 0 last. */
@@ -129,11 +131,12 @@ export class ListValue {
     this.bytes = b;
   }
 
-  static split(version: number, head: number, count: number): ListValue {
+  static split(version: number, head: number, count: number, slots: number): ListValue {
     const l = new ListValue();
     l.version = version;
     l.head = head;
     l.count = count;
+    l.slots = slots;
     return l;
   }
 
