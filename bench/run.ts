@@ -83,7 +83,7 @@ const BENCHES: Bench[] = [
     own: false,
     script: 'bench/scale/throughput.ts',
     args: { default: ['--requests', '10000'], large: [] },
-    timeoutMin: 4,
+    timeoutMin: 12,
     results: { default: 'datatypes-throughput', large: 'datatypes-throughput' },
   },
   {

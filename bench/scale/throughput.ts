@@ -4,8 +4,8 @@
  * of requests per second for each test (target: >= 0.7). It also measures PING on a bare Node.js
  * server (bench/lib/bare-node-server.ts), the ceiling of that ratio for any Node.js process.
  *
- *   node bench/scale/throughput.ts [--requests 100000] [--clients 50] [--tests lpush,rpop,...]
- *                                  [--no-custom] [--profile]
+ *   node bench/scale/throughput.ts [--requests 100000] [--clients 50] [--rounds 3]
+ *                                  [--tests lpush,rpop,...] [--no-custom] [--profile]
  *
  * Writes bench/results/datatypes-throughput.md and .json. Both servers run with persistence
  * as shipped for a fair default: Redis without RDB/AOF (--save '' --appendonly no), Shale with
@@ -29,6 +29,8 @@ const { values: args } = parseArgs({
     clients: { type: 'string', default: '50' },
     tests: { type: 'string', default: 'lpush,rpop,sadd,hset,spop,zadd,zpopmin,lrange_100' },
     target: { type: 'string', default: '0.7' },
+    // Measured runs of each test on each server; the table takes each server's median run.
+    rounds: { type: 'string', default: '3' },
     // Record a V8 CPU profile of the Shale server for the whole run and summarize it in the md.
     profile: { type: 'boolean', default: false },
     // Also measure bitmap, HLL and SORT requests (informational, no target).
@@ -40,6 +42,7 @@ const REQUESTS = Number(args.requests);
 const CLIENTS = Number(args.clients);
 const TESTS = args.tests!.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean);
 const TARGET = Number(args.target);
+const ROUNDS = Math.max(1, Number(args.rounds));
 const WARMUP_REQUESTS = 20_000;
 
 /** One CSV row of redis-benchmark. */
@@ -158,6 +161,11 @@ function benchCustom(port: number, c: (typeof CUSTOM)[number]): Row {
   return { test: c.label, rps: Number(cells[1]), avgMs: Number(cells[2]), p50Ms: Number(cells[4]), p99Ms: Number(cells[6]) };
 }
 
+/** The run with the median requests per second (the lower middle one for an even count). */
+function median(rows: Row[]): Row {
+  return [...rows].sort((a, b) => a.rps - b.rps)[Math.floor((rows.length - 1) / 2)]!;
+}
+
 function flush(port: number): void {
   execFileSync('redis-cli', ['-p', String(port), 'FLUSHALL'], { stdio: 'ignore' });
 }
@@ -172,7 +180,7 @@ async function main(): Promise<void> {
   section(`redis-benchmark -t ${TESTS.join(',')} -c ${CLIENTS} -n ${REQUESTS}`);
   const profileDir = args.profile ? mkdtempSync(path.join(os.tmpdir(), 'shale-tput-prof-')) : undefined;
   const servers = [await startRedis(), await startShale(profileDir)];
-  const results: { test: string; redis: Row; shale: Row }[] = [];
+  const results: { test: string; redis: Row; shale: Row; roundRatios: number[] }[] = [];
   const custom: { test: string; redis: Row; shale: Row }[] = [];
   const ceiling: { redis: Row; bare: Row; shale: Row }[] = [];
   try {
@@ -180,18 +188,21 @@ async function main(): Promise<void> {
     // so that Node's JIT has compiled Shale's paths (each measured run starts from FLUSHALL).
     section(`warm-up: ${WARMUP_REQUESTS} requests of each test on each server, not measured`);
     for (const test of TESTS) for (const s of servers) bench(s.port, test, WARMUP_REQUESTS);
+    // lrange_100 also reports the LPUSH that fills the list; keep the row named after the test.
+    const pick = (test: string, rows: Row[]) => rows.find((r) => r.test.toLowerCase().startsWith(test.split('_')[0]!) && !r.test.includes('needed')) ?? rows[rows.length - 1]!;
     for (const [i, test] of TESTS.entries()) {
-      // Alternate which server goes first, so neither always gets the cooler machine.
-      const order = i % 2 === 0 ? servers : [...servers].reverse();
-      const got: Record<string, Row[]> = {};
-      for (const s of order) {
-        flush(s.port);
-        progress(`${test} on ${s.name}`);
-        got[s.name] = bench(s.port, test);
+      const runs: Record<string, Row[]> = { redis: [], shale: [] };
+      for (let round = 0; round < ROUNDS; round++) {
+        // Alternate which server goes first, so neither always gets the cooler machine.
+        const order = (i + round) % 2 === 0 ? servers : [...servers].reverse();
+        for (const s of order) {
+          flush(s.port);
+          progress(`${test} on ${s.name}, round ${round + 1} of ${ROUNDS}`);
+          runs[s.name]!.push(pick(test, bench(s.port, test)));
+        }
       }
-      // lrange_100 also reports the LPUSH that fills the list; keep the row named after the test.
-      const pick = (rows: Row[]) => rows.find((r) => r.test.toLowerCase().startsWith(test.split('_')[0]!) && !r.test.includes('needed')) ?? rows[rows.length - 1]!;
-      results.push({ test, redis: pick(got.redis!), shale: pick(got.shale!) });
+      const roundRatios = runs.shale!.map((r, k) => r.rps / runs.redis![k]!.rps);
+      results.push({ test, redis: median(runs.redis!), shale: median(runs.shale!), roundRatios });
     }
     // The same PING test on a bare Node.js server: how close any Node.js process gets to Redis
     // here. Two rounds, in opposite orders.
@@ -241,13 +252,14 @@ async function main(): Promise<void> {
     const ratio = r.shale.rps / r.redis.rps;
     return { ...r, ratio, met: ratio >= TARGET };
   });
-  const headers = ['test', 'Redis req/s', 'Shale req/s', 'Shale/Redis', `target >= ${TARGET}`, 'Redis p50 / p99', 'Shale p50 / p99'];
+  const headers = ['test', 'Redis req/s', 'Shale req/s', 'Shale/Redis', `target >= ${TARGET}`, 'Shale/Redis by round', 'Redis p50 / p99', 'Shale p50 / p99'];
   const table = rows.map((r) => [
     r.redis.test,
     fmtCount(r.redis.rps),
     fmtCount(r.shale.rps),
     r.ratio.toFixed(2),
     fmtMet(r.met),
+    r.roundRatios.map((x) => x.toFixed(2)).join(', '),
     `${fmtMs(r.redis.p50Ms)} / ${fmtMs(r.redis.p99Ms)}`,
     `${fmtMs(r.shale.p50Ms)} / ${fmtMs(r.shale.p99Ms)}`,
   ]);
@@ -262,13 +274,15 @@ async function main(): Promise<void> {
     'Command:',
     '',
     '```',
-    `node bench/scale/throughput.ts --requests ${REQUESTS} --clients ${CLIENTS} --tests ${TESTS.join(',')}${args.profile ? ' --profile' : ''}`,
+    `node bench/scale/throughput.ts --requests ${REQUESTS} --clients ${CLIENTS} --rounds ${ROUNDS} --tests ${TESTS.join(',')}${args.profile ? ' --profile' : ''}`,
     '```',
     '',
     `Each test is \`redis-benchmark -t <test> -c ${CLIENTS} -n ${REQUESTS} --csv\` against a real \`redis-server\``,
     `(${redisVersion.split(' ').slice(0, 3).join(' ')}, no persistence) and a real Shale server (\`bin/shale\`, local`,
     'directory store, default durability `relaxed`), one server after the other, alternating which goes first,',
-    'after a FLUSHALL. redis-benchmark runs on the same machine as the server it measures. Before any of it, every',
+    `after a FLUSHALL, ${ROUNDS} time${ROUNDS === 1 ? '' : 's'} on each server. The table gives each server's median run (requests per second, and that`,
+    'run\'s latencies) and the ratio of the medians; "by round" gives the ratio of each round, where both servers ran back to back.',
+    'redis-benchmark runs on the same machine as the server it measures. Before any of it, every',
     `test ran once with -n ${WARMUP_REQUESTS} on both servers, unmeasured (a long-running Node process has its hot paths compiled).`,
     '',
     '## Machine',
@@ -348,6 +362,7 @@ async function main(): Promise<void> {
     seconds,
     requests: REQUESTS,
     clients: CLIENTS,
+    rounds: ROUNDS,
     target: TARGET,
     redisVersion,
     machine,
