@@ -9,6 +9,7 @@ import { elemPrefix, listPosKey, nsRange, prefixEnd } from '../src/types/encodin
 import type { EngineWrite } from '../src/types/engine-api.ts';
 import { Keyspace, type KeyspaceOptions } from '../src/types/keyspace.ts';
 import * as ops from '../src/types/list-ops.ts';
+import { ListValue } from '../src/types/list.ts';
 import { decodeNodes, NODE_SLOTS } from '../src/types/list-nodes.ts';
 
 const N = 40_000;
@@ -178,5 +179,39 @@ describe('split lists at scale', () => {
     // The live list is untouched.
     const r = await list(ks, 'l');
     expect(await ops.rangeStrings(r, 2998, 2999)).toEqual(['e2998', 'e2999']);
+  });
+
+  it('reads and changes a list split before nodes (one raw element per record, no k in its metadata)', async () => {
+    const store = new MemoryStore();
+    let { ks, engine } = await openKs(store);
+    await ks.ensureLoaded(0, ['old']);
+    const ns = ks.db(0).ns;
+    const version = ks.allocVersion();
+    const model = Array.from({ length: 300 }, (_, i) => `e${i}`.padEnd(i % 50 === 0 ? 200 : 3, 'x'));
+    ks.writeRaw(model.map((s, i) => ({ key: listPosKey(ns, 'old', version, i), value: Buffer.from(s, 'latin1') })));
+    ks.set(0, 'old', ListValue.split(version, 0, model.length, 1));
+    await ks.close();
+    ({ ks, engine } = await openKs(store));
+    const r = await list(ks, 'old');
+    expect(r.l.slots).toBe(1);
+    expect(await ops.rangeStrings(r, 0, 299)).toEqual(model);
+    expect(await ops.push(r, ['h1', 'h2'], 'head')).toBe(302);
+    expect(await ops.pop(r, 'tail', 3)).toEqual(model.slice(-3).reverse());
+    await ops.setAt(r, 150, 'mid');
+    const want = ['h2', 'h1', ...model.slice(0, 297)];
+    want[150] = 'mid';
+    expect(await ops.rangeStrings(r, 0, want.length - 1)).toEqual(want);
+    // LINSERT shifts the shorter side in the old layout.
+    expect(await ops.insert(r, want[104]!, 'ins', false)).toBe(want.length + 1);
+    want.splice(104, 0, 'ins');
+    expect(await storedElements(engine, ns, r)).toEqual(want);
+    // LREM rewrites the list, into nodes.
+    expect(await ops.remove(r, 0, 'mid')).toBe(1);
+    want.splice(want.indexOf('mid'), 1);
+    expect(r.l.slots).toBe(NODE_SLOTS);
+    expect(await ops.rangeStrings(r, 0, want.length - 1)).toEqual(want);
+    await engine.flush();
+    for (let i = 0; i < 500 && ks.background.pendingCleanupJobs > 0; i++) await ks.background.tick();
+    expect(await storedElements(engine, ns, r)).toEqual(want);
   });
 });

@@ -13,12 +13,12 @@ import { listPosKey, readU64, toBytes } from './encoding.ts';
 import { POS_BIAS } from './list.ts';
 import type { EngineWrite } from './engine-api.ts';
 import { readVarint, varintLen, writeVarint } from './varint.ts';
-import { latin1String, writeLatin1 } from '../util/latin1.ts';
+import { writeLatin1 } from '../util/latin1.ts';
 
 /** Slots per node for lists split from now on. */
 export const NODE_SLOTS = 32;
 /** Longest element held inside a node (Redis's *-max-listpack-value). */
-export const NODE_ELEMENT_MAX = 64;
+const NODE_ELEMENT_MAX = 64;
 
 /** A node's live slots in position order: the element, or null for one kept out of the node. */
 export type NodeEntry = string | null;
@@ -79,11 +79,6 @@ export function decodeNode(v: Uint8Array, k: number): (Uint8Array | null)[] {
     at = n === 0 ? next : next + n - 1;
   }
   return out;
-}
-
-/** decodeNode() as node entries (strings; markers stay null). */
-export function nodeEntries(v: Uint8Array, k: number): NodeEntry[] {
-  return decodeNode(v, k).map((e) => (e === null ? null : latin1String(e)));
 }
 
 /**
