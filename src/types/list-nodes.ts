@@ -48,6 +48,11 @@ export function nodeKey(s: NodeSpace, node: number): string {
   return listPosKey(s.ns, s.key, s.version, node);
 }
 
+/** The key range of the nodes holding positions [from, to) (to > from), their big elements too. */
+export function nodeRange(s: NodeSpace, from: number, to: number): { start: string; end: string } {
+  return { start: nodeKey(s, nodeOf(from, s.k)), end: nodeKey(s, nodeOf(to - 1, s.k) + 1) };
+}
+
 /** Node entry of an element. */
 export function entryOf(s: string, k: number): NodeEntry {
   return isBig(s, k) ? null : s;

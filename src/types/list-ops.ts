@@ -15,8 +15,8 @@ import { elemPrefix, fromBytes, toBytes as bytes } from './encoding.ts';
 import type { EngineWrite } from './engine-api.ts';
 import type { Keyspace } from './keyspace.ts';
 import { END_CACHE_ELEMENTS, fitsInline, ListValue, POS_BIAS, type Where } from './list.ts';
-import { LIST_CHUNK, nodeRange, splitList } from './list-records.ts';
-import { bigKey, decodeNode, decodeNodes, entryOf, isBig, NodeBuilder, nodeKey, type NodeEntry, nodeOf, NODE_SLOTS, type NodeSpace, putNode } from './list-nodes.ts';
+import { LIST_CHUNK, splitList } from './list-records.ts';
+import { bigKey, decodeNode, decodeNodes, entryOf, isBig, NodeBuilder, nodeKey, type NodeEntry, nodeOf, nodeRange, NODE_SLOTS, type NodeSpace, putNode } from './list-nodes.ts';
 import type { Entry } from './values.ts';
 
 export type { Where };
@@ -206,20 +206,24 @@ export function push(r: ListRef, elems: string[], where: Where): number | Promis
   }
   const entries = endEntries(l, where);
   if (entries) return pushNodes(r, elems, where, entries);
+  // The pushes onto the loaded cache apply its limits again.
   return pinned(r, async () => {
-    await loadEnd(r, where, endNodeSize(l, where));
-    const n = pushNodes(r, elems, where, endEntries(l, where)!);
-    l.end(where).cap();
-    return n;
+    await loadEnd(r, where, nodeReach(l, where, 1));
+    return pushNodes(r, elems, where, endEntries(l, where)!);
   });
 }
 
-/** Elements in the node at end `where` (the node of the first or last position). */
-function endNodeSize(l: ListValue, where: Where): number {
+/**
+ * Elements from the end at `where` through the last one of the node holding the n-th element
+ * from that end (0 <= n <= count): what a cached end must hold to take n elements and rewrite
+ * that node without them (n = 1: the whole end node).
+ */
+function nodeReach(l: ListValue, where: Where, n: number): number {
+  if (n === 0) return 0;
   const k = l.slots;
-  if (where === 'head') return Math.min((nodeOf(l.head, k) + 1) * k - l.head, l.count);
+  if (where === 'head') return Math.min((nodeOf(l.head + n - 1, k) + 1) * k, l.head + l.count) - l.head;
   const last = l.head + l.count - 1;
-  return Math.min(last - nodeOf(last, k) * k + 1, l.count);
+  return last - Math.max(nodeOf(last - n + 1, k) * k, l.head) + 1;
 }
 
 /**
@@ -227,7 +231,7 @@ function endNodeSize(l: ListValue, where: Where): number {
  * does not hold all of them.
  */
 function endEntries(l: ListValue, where: Where): NodeEntry[] | undefined {
-  const m = endNodeSize(l, where);
+  const m = nodeReach(l, where, 1);
   const c = l.end(where);
   if (c.length < m) return undefined;
   const out = new Array<NodeEntry>(m);
@@ -290,7 +294,7 @@ export function pop(r: ListRef, where: Where, n: number): string[] | Promise<str
     r.ks.listChanged(r.db, r.key, r.e, []);
     return out;
   }
-  const need = popNeed(l, where, n);
+  const need = nodeReach(l, where, n);
   if (l.end(where).length >= need) return popCached(r, where, n);
   return pinned(r, async () => {
     await loadEnd(r, where, need);
@@ -298,19 +302,7 @@ export function pop(r: ListRef, where: Where, n: number): string[] | Promise<str
   });
 }
 
-/**
- * Cached elements a pop of n at `where` needs: the popped ones and the rest of the last node
- * it reaches into, which is rewritten without them.
- */
-function popNeed(l: ListValue, where: Where, n: number): number {
-  if (n >= l.count) return n;
-  const k = l.slots;
-  if (where === 'head') return Math.min((nodeOf(l.head + n - 1, k) + 1) * k, l.head + l.count) - l.head;
-  const last = l.head + l.count - 1;
-  return last - Math.max(nodeOf(last - n + 1, k) * k, l.head) + 1;
-}
-
-/** Pops n elements that the cached end at `where` holds (popNeed of them: no engine read). */
+/** Pops n elements that the cached end at `where` holds (nodeReach of them: no engine read). */
 function popCached(r: ListRef, where: Where, n: number): string[] {
   const records: EngineWrite[] = [];
   const out = popRecords(r, where, n, records);
@@ -320,7 +312,7 @@ function popCached(r: ListRef, where: Where, n: number): string[] {
 }
 
 /**
- * Takes n elements from the end at `where` out of the list and its cache (which holds popNeed
+ * Takes n elements from the end at `where` out of the list and its cache (which holds nodeReach
  * of them), appending the record changes: nodes emptied are deleted, the last one reached is
  * rewritten from the cache. Returns the elements in pop order.
  */
@@ -544,7 +536,7 @@ export function trim(r: ListRef, start: number, stop: number): void | Promise<vo
     // Few go (capped lists: LPUSH + LTRIM): their nodes change with the metadata, atomically,
     // from the cached ends when they hold what is needed.
     const fromTail = n - 1 - keepTo;
-    if (l.front.length >= popNeed(l, 'head', keepFrom) && l.back.length >= popNeed(l, 'tail', fromTail)) {
+    if (l.front.length >= nodeReach(l, 'head', keepFrom) && l.back.length >= nodeReach(l, 'tail', fromTail)) {
       const records: EngineWrite[] = [];
       popRecords(r, 'head', keepFrom, records);
       popRecords(r, 'tail', fromTail, records);

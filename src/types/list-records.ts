@@ -7,7 +7,7 @@ import { elemPrefix, fromBytes } from './encoding.ts';
 import type { EngineWrite } from './engine-api.ts';
 import type { Keyspace } from './keyspace.ts';
 import { END_CACHE_ELEMENTS, ListValue } from './list.ts';
-import { decodeNodes, NodeBuilder, nodeKey, nodeOf, NODE_SLOTS, type NodeSpace } from './list-nodes.ts';
+import { decodeNodes, NodeBuilder, nodeKey, nodeRange, NODE_SLOTS, type NodeSpace } from './list-nodes.ts';
 import { copyRecords } from './set-collection.ts';
 
 /** Element records written per engine batch by copies and bulk rewrites. */
@@ -49,11 +49,6 @@ export async function copySplitList(ks: Keyspace, srcDb: number, srcKey: string,
   const to = elemPrefix(dstNs, dstKey, version);
   await copyRecords(ks, nodeRange({ ns: srcNs, key: srcKey, version: l.version, k: l.slots }, l.head, l.head + l.count), (k) => to + k.slice(from.length), to, l.slots === 1 ? l.count : undefined, `list ${JSON.stringify(srcKey)}`);
   return ListValue.split(version, l.head, l.count, l.slots);
-}
-
-/** The key range of the nodes holding positions [from, to) (to > from), their big elements too. */
-export function nodeRange(s: NodeSpace, from: number, to: number): { start: string; end: string } {
-  return { start: nodeKey(s, nodeOf(from, s.k)), end: nodeKey(s, nodeOf(to - 1, s.k) + 1) };
 }
 
 /** Every element of a split list, streamed in order (DUMP). */
