@@ -9,7 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BIN, cmd, raw, startShale } from './support/core-harness.ts';
+import { BIN, cmd, raw, ROOT, startShale } from './support/core-harness.ts';
+import { NODE_ENV, NODE_FLAGS } from '../src/server/node-options.ts';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'shale-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -43,6 +44,34 @@ describe('start-up errors', () => {
     const help = run(['--help']).stdout.toString();
     expect(help).toContain('--flush-interval (default: 100)');
     expect(help).toContain('--maxmemory-policy (default: noeviction)');
+  });
+});
+
+describe('launch settings', () => {
+  it('bin/shale run as a program starts node with the flags and environment of node-options.ts', async () => {
+    const p = await startShale([], { direct: true });
+    try {
+      const argv = readFileSync(`/proc/${p.proc.pid}/cmdline`, 'latin1').split('\0');
+      const env = readFileSync(`/proc/${p.proc.pid}/environ`, 'latin1').split('\0');
+      expect(path.basename(argv[0]!)).toBe('node');
+      expect(argv.slice(1, 1 + NODE_FLAGS.length)).toEqual(NODE_FLAGS);
+      for (const [k, v] of Object.entries(NODE_ENV)) expect(env).toContain(`${k}=${v}`);
+      const c = new Redis({ port: p.port });
+      expect(await c.ping()).toBe('PONG');
+      c.disconnect();
+    } finally {
+      await p.stop();
+    }
+  });
+
+  it('npm start and the Docker image use the same settings', () => {
+    const start = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.start!;
+    const docker = readFileSync(path.join(ROOT, 'docker/Dockerfile'), 'utf8');
+    const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(docker)![1]!;
+    expect(JSON.parse(entrypoint)).toEqual(['node', ...NODE_FLAGS, 'bin/shale']);
+    expect(start).toContain(`${Object.entries(NODE_ENV).map(([k, v]) => `${k}=${v}`).join(' ')} node ${NODE_FLAGS.join(' ')} bin/shale`);
+    // A line of the image's ENV instruction.
+    for (const [k, v] of Object.entries(NODE_ENV)) expect(docker).toMatch(new RegExp(`^\\s+${k}=${v} \\\\$`, 'm'));
   });
 });
 

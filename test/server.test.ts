@@ -326,6 +326,19 @@ describe('INFO and stats', () => {
     c.disconnect();
   });
 
+  it('INFO memory gives the engine memory by part', async () => {
+    const c = new Redis({ port: shale.port });
+    const field = async (name: string) => Number(new RegExp(`\\r\\n${name}:(\\d+)\\r\\n`).exec(await c.info('memory'))?.[1]);
+    const before = await field('shale_engine_memtables');
+    await c.set('info-mem', 'x'.repeat(20_000));
+    // The value sits in the memtable until a flush to L0 (far bigger than this).
+    expect(await field('shale_engine_memtables')).toBeGreaterThanOrEqual(before + 20_000);
+    for (const f of ['shale_engine_block_cache', 'shale_engine_table_meta', 'shale_engine_wal_buffer']) {
+      expect(Number.isInteger(await field(f))).toBe(true);
+    }
+    c.disconnect();
+  });
+
   it('counts rejected and failed calls', async () => {
     const c = new Redis({ port: shale.port });
     await c.call('CONFIG', 'RESETSTAT');

@@ -10,18 +10,17 @@
  * Writes bench/results/durability.md, durability.json and durability.svg (the chart README
  * shows).
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import { busyProcesses, cpuBusyPercent, machineInfo, machineMarkdown, repoRoot } from '../lib/machine.ts';
+import { busyProcesses, cpuBusyPercent, machineInfo, machineMarkdown } from '../lib/machine.ts';
 import { Latency, type LatencySummary } from '../lib/measure.ts';
 import { fmtCount, fmtMs, mdTable, resultsDir, textTable, writeResults } from '../lib/report.ts';
 import { chartSvg } from './chart.ts';
-import { freePort } from '../lib/servers.ts';
+import { freePort, spawnShale } from '../lib/servers.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -51,10 +50,7 @@ const busyBefore = await cpuBusyPercent(1000);
 const busyProcs = busyProcesses();
 const machine = machineInfo({ packages: ['ioredis', 'hdr-histogram-js'], dirs: [dir] });
 
-const server = spawn(process.execPath, [path.join(repoRoot, 'bin/shale'), '--port', String(port), '--dir', dir, '--durability', 'strict', '--loglevel', 'warning'], {
-  env: { ...process.env, SHALE_FROM_SOURCE: '1' },
-  stdio: ['ignore', 'ignore', 'inherit'],
-});
+const server = spawnShale(['--port', String(port), '--dir', dir, '--durability', 'strict', '--loglevel', 'warning'], { stdio: ['ignore', 'ignore', 'inherit'] });
 // Ready once it answers PING.
 for (const deadline = Date.now() + 60_000; ; ) {
   const up = await new Promise<boolean>((resolve) => {

@@ -4,13 +4,14 @@
  * work does not share the driver's event loop) and redis-benchmark. Every child is killed when
  * the benchmark exits, however it exits.
  */
-import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, fork, spawn, type StdioOptions } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { repoRoot } from './machine.ts';
+import { NODE_ENV, NODE_FLAGS } from '../../src/server/node-options.ts';
 import { infoNumber, parseInfo, RespClient } from './resp.ts';
 import { sleep } from './measure.ts';
 
@@ -166,6 +167,18 @@ export interface ShaleOptions {
   inspect?: boolean;
 }
 
+
+/**
+ * bin/shale from the TypeScript sources, started the way its launchers start it (the Node.js
+ * flags and environment of src/server/node-options.ts).
+ */
+export function spawnShale(args: string[], o: { nodeArgs?: string[]; env?: Record<string, string>; stdio: StdioOptions }): ChildProcess {
+  return spawn(process.execPath, [...NODE_FLAGS, ...(o.nodeArgs ?? []), path.join(repoRoot, 'bin', 'shale'), ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, ...NODE_ENV, SHALE_FROM_SOURCE: '1', ...o.env },
+    stdio: o.stdio,
+  });
+}
 export async function startShale(o: ShaleOptions = {}): Promise<RedisLike> {
   const dir = o.dir ?? tempDir('shale');
   const args = ['--port', '0', '--dir', dir, '--loglevel', 'notice'];
@@ -175,13 +188,7 @@ export async function startShale(o: ShaleOptions = {}): Promise<RedisLike> {
   if (o.maxmemoryPolicy) args.push('--maxmemory-policy', o.maxmemoryPolicy);
   if (o.store) args.push('--store', o.store);
   args.push(...(o.extraArgs ?? []));
-  const bin = path.join(repoRoot, 'bin', 'shale');
-  const nodeArgs = o.inspect ? ['--inspect=127.0.0.1:0'] : [];
-  const child = spawn(process.execPath, [...nodeArgs, bin, ...args], {
-    cwd: repoRoot,
-    env: { ...process.env, SHALE_FROM_SOURCE: '1', ...o.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawnShale(args, { nodeArgs: o.inspect ? ['--inspect=127.0.0.1:0'] : [], env: o.env, stdio: ['ignore', 'pipe', 'pipe'] });
   track(child);
   let out = '';
   let err = '';

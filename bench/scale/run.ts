@@ -9,17 +9,17 @@
  * Writes bench/results/scale.md and scale.json (for other --elements: scale-<N>.md/.json, so a
  * quick development run does not overwrite the full one).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import { busyProcesses, cpuBusyPercent, machineInfo, machineMarkdown, repoRoot } from '../lib/machine.ts';
+import { busyProcesses, cpuBusyPercent, machineInfo, machineMarkdown } from '../lib/machine.ts';
 import { Latency, type LatencySummary, rng, type RunResult } from '../lib/measure.ts';
 import { progress, section } from '../lib/progress.ts';
 import { fmtCount, fmtMs, fmtRate, mdTable, textTable, writeResults } from '../lib/report.ts';
-import { freePort } from '../lib/servers.ts';
+import { freePort, spawnShale } from '../lib/servers.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -143,10 +143,9 @@ class InfoSampler {
 }
 
 async function startShale(dir: string, port: number): Promise<ChildProcess> {
-  const proc = spawn(
-    process.execPath,
-    [path.join(repoRoot, 'bin/shale'), '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--maxmemory', MAXMEMORY, '--store-timeout', STORE_TIMEOUT],
-    { cwd: repoRoot, env: { ...process.env, SHALE_FROM_SOURCE: '1' }, stdio: ['ignore', 'ignore', 'pipe'] },
+  const proc = spawnShale(
+    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--maxmemory', MAXMEMORY, '--store-timeout', STORE_TIMEOUT],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let err = '';
   proc.stderr!.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-4000)));

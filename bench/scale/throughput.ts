@@ -20,7 +20,7 @@ import { busyProcesses, cpuBusyPercent, machineInfo, machineMarkdown, repoRoot }
 import { type CpuProfile, formatSummary, summarizeProfile } from '../lib/cpuprofile.ts';
 import { progress, section } from '../lib/progress.ts';
 import { fmtCount, fmtMet, fmtMs, mdTable, textTable, writeResults } from '../lib/report.ts';
-import { freePort } from '../lib/servers.ts';
+import { freePort, spawnShale } from '../lib/servers.ts';
 
 const { values: args } = parseArgs({
   allowNegative: true, // --no-custom
@@ -89,11 +89,7 @@ async function startShale(profileDir: string | undefined): Promise<Server> {
   const port = await freePort();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'shale-tput-shale-'));
   const node = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
-  const proc = spawn(process.execPath, [...node, path.join(repoRoot, 'bin/shale'), '--port', String(port), '--bind', '127.0.0.1', '--dir', dir], {
-    cwd: repoRoot,
-    env: { ...process.env, SHALE_FROM_SOURCE: '1' },
-    stdio: 'ignore',
-  });
+  const proc = spawnShale(['--port', String(port), '--bind', '127.0.0.1', '--dir', dir], { nodeArgs: node, stdio: 'ignore' });
   await waitReady(port, proc);
   return { name: 'shale', port, proc, dir };
 }

@@ -78,6 +78,7 @@ const sections: Record<string, Section> = {
     const mem = process.memoryUsage();
     const used = s.keyspace.usedMemory();
     const maxmemory = s.config.num('maxmemory');
+    const em = s.engine?.memory;
     return [
       ['used_memory', used],
       ['used_memory_human', human(used)],
@@ -103,6 +104,10 @@ const sections: Record<string, Section> = {
       ['shale_external', mem.external],
       ['shale_array_buffers', mem.arrayBuffers],
       ['shale_hotset_bytes', used],
+      ['shale_engine_memtables', em?.memtables ?? 0],
+      ['shale_engine_block_cache', em?.blockCache ?? 0],
+      ['shale_engine_table_meta', em?.tableMeta ?? 0],
+      ['shale_engine_wal_buffer', em?.walBuffer ?? 0],
       ['lazyfree_pending_objects', 0],
     ];
   },

@@ -82,8 +82,11 @@ export class MemCursor implements Cursor {
 /** What a table cursor needs from the engine: cached tail and block loads. */
 export interface TableSource {
   tail(meta: SstMeta): Promise<SstTail>;
-  block(meta: SstMeta, tail: SstTail, index: number): Promise<Block>;
+  block(meta: SstMeta, tail: SstTail, index: number, ahead?: number): Promise<Block>;
 }
+
+/** Most blocks one readahead asks for (64 KiB of 4 KiB blocks). */
+const READAHEAD_MAX = 16;
 
 /** Walks an ascending list of non-overlapping tables (one L0 table, or a sorted run). */
 export class TableCursor implements Cursor {
@@ -97,6 +100,12 @@ export class TableCursor implements Cursor {
   private entries: Block['entries'] = [];
   /** Forward: first entry of the current key's group. Reverse: last entry of it. */
   private pos = 0;
+  /**
+   * Blocks to read at once on a miss: 1 for the seek (a point-like scan reads one block), then
+   * doubling with every block the scan moves on to, up to READAHEAD_MAX: a long scan costs a
+   * few store reads instead of one per block, a short one reads at most twice what it uses.
+   */
+  private ahead = 1;
 
   constructor(src: TableSource, tables: SstMeta[], reverse: boolean) {
     this.src = src;
@@ -148,13 +157,14 @@ export class TableCursor implements Cursor {
     const tail = this.tail!;
     if (b < 0 || b >= tail.lastKeys.length) return this.nextTable();
     this.blockIndex = b;
-    this.entries = (await this.src.block(this.tables[this.table]!, tail, b)).entries;
+    this.entries = (await this.src.block(this.tables[this.table]!, tail, b, this.reverse ? -this.ahead : this.ahead)).entries;
     if (this.entries.length === 0) return this.advanceBlock();
     this.pos = this.reverse ? this.entries.length - 1 : 0;
     this.key = this.entries[this.pos]!.key;
   }
 
   private advanceBlock(): Promise<void> {
+    this.ahead = Math.min(2 * this.ahead, READAHEAD_MAX);
     return this.loadBlock(this.blockIndex + (this.reverse ? -1 : 1));
   }
 

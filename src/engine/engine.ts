@@ -242,6 +242,18 @@ export class Engine implements TableSource {
     };
   }
 
+  /** Bytes the engine holds in memory, by part (accounted sizes, for INFO memory). */
+  get memory(): { memtables: number; blockCache: number; tableMeta: number; walBuffer: number } {
+    let memtables = this.memtable.bytes;
+    for (const m of this.frozen) memtables += m.bytes;
+    return {
+      memtables,
+      blockCache: this.blockCache.calculatedSize,
+      tableMeta: this.tailCache.calculatedSize,
+      walBuffer: this.walBuf.pos,
+    };
+  }
+
   // ---------------------------------------------------------------- recovery
 
   private async recover(): Promise<void> {
@@ -1085,7 +1097,11 @@ export class Engine implements TableSource {
     }) as Promise<SstTail>;
   }
 
-  block(s: SstMeta, tail: SstTail, index: number): Promise<Block> {
+  /**
+   * Block `index` of a table. On a miss, `ahead` (a scan's readahead: positive forward, negative
+   * in reverse) extends the read to that many blocks in one ranged GET, each cached on its own.
+   */
+  block(s: SstMeta, tail: SstTail, index: number, ahead = 1): Promise<Block> {
     const key = `${s.id}#${index}`;
     const hit = this.blockCache.get(key);
     if (hit) {
@@ -1094,14 +1110,26 @@ export class Engine implements TableSource {
     }
     this.stats.blockCacheMisses++;
     return this.load(key, async () => {
-      const start = tail.offsets[index]!;
-      const end = start + tail.sizes[index]!;
+      const cached = (i: number) => this.blockCache.has(`${s.id}#${i}`);
+      let lo = index;
+      let hi = index;
+      if (ahead > 1) while (hi + 1 < Math.min(tail.offsets.length, index + ahead) && !cached(hi + 1)) hi++;
+      if (ahead < -1) while (lo - 1 >= Math.max(0, index + ahead + 1) && !cached(lo - 1)) lo--;
+      const start = tail.offsets[lo]!;
+      const end = tail.offsets[hi]! + tail.sizes[hi]!;
       const bytes = await this.store.get(s.id, { start, end });
       if (!bytes) return this.missingTable(s.id);
       if (bytes.length !== end - start) throw new CorruptionError(s.id, `short read of block ${index}`);
-      const b = parseBlock(s.id, bytes);
-      this.blockCache.set(key, b);
-      return b;
+      let want: Block | undefined;
+      for (let i = lo; i <= hi; i++) {
+        const at = tail.offsets[i]! - start;
+        // A block's values are views into its bytes: each cached block gets its own copy, so
+        // it never pins the whole read.
+        const b = parseBlock(s.id, lo === hi ? bytes : bytes.slice(at, at + tail.sizes[i]!));
+        this.blockCache.set(`${s.id}#${i}`, b);
+        if (i === index) want = b;
+      }
+      return want!;
     }) as Promise<Block>;
   }
 

@@ -20,6 +20,8 @@ export interface Strtod {
 
 /** glibc strtod over a binary string. */
 export function strtod(s: string): Strtod {
+  const plain = plainDecimal(s);
+  if (plain !== undefined) return { value: plain, end: s.length, erange: false };
   let i = 0;
   while (i < s.length && SPACE.has(s[i]!)) i++;
   const rest = s.slice(i);
@@ -43,6 +45,26 @@ export function strtod(s: string): Strtod {
   // "0x" without hex digits parses as "0" (strtod's longest valid prefix).
   if (/^[+-]?0[xX]/.test(rest)) return { value: rest.startsWith('-') ? -0 : 0, end: i + rest.indexOf('0') + 1, erange: false };
   return { value: 0, end: 0, erange: false };
+}
+
+/**
+ * The common case without the regexes (a score like "0" or "-1.5"): an optional sign, digits
+ * with at most one dot, at least one digit, at most 20 characters (so never out of range).
+ * Number() then rounds exactly as strtod does.
+ */
+function plainDecimal(s: string): number | undefined {
+  const n = s.length;
+  if (n === 0 || n > 20) return undefined;
+  let i = s.charCodeAt(0) === 45 || s.charCodeAt(0) === 43 ? 1 : 0;
+  let digits = 0;
+  let dot = false;
+  for (; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 48 && c <= 57) digits++;
+    else if (c === 46 && !dot) dot = true;
+    else return undefined;
+  }
+  return digits > 0 ? Number(s) : undefined;
 }
 
 /** A hex mantissa with its binary exponent, correctly rounded to a double. */

@@ -47,6 +47,8 @@ export interface StartOptions {
   /** Config file passed as the first positional argument. */
   configFile?: string;
   env?: Record<string, string>;
+  /** Run bin/shale as an executable: its first line picks node, its flags and environment. */
+  direct?: boolean;
 }
 
 /** Starts bin/shale with a fresh data directory (unless --dir/--store is given) on a free port. */
@@ -54,8 +56,10 @@ export async function startShale(args: string[] = [], opts: StartOptions = {}): 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'shale-core-'));
   const hasStore = args.includes('--dir') || args.includes('--store');
   const argv = [BIN, ...(opts.configFile ? [opts.configFile] : []), '--port', '0', ...(hasStore ? [] : ['--dir', dir]), ...args];
-  const proc = spawn(process.execPath, argv, {
-    env: { ...process.env, SHALE_FROM_SOURCE: '1', ...opts.env },
+  // Direct: the node that runs the tests comes first on PATH, for `#!/usr/bin/env`.
+  const pathEnv = opts.direct ? { PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ''}` } : {};
+  const proc = spawn(opts.direct ? BIN : process.execPath, opts.direct ? argv.slice(1) : argv, {
+    env: { ...process.env, SHALE_FROM_SOURCE: '1', ...pathEnv, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
