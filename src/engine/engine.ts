@@ -1091,7 +1091,8 @@ export class Engine implements TableSource {
       const bytes = await this.store.get(s.id, { start: s.tailOffset, end: s.size });
       if (!bytes) return this.missingTable(s.id);
       if (bytes.length !== s.size - s.tailOffset) throw new CorruptionError(s.id, 'short read of table tail');
-      const t = parseTail(s.id, bytes, s.tailOffset);
+      // Owned: the cached filter is a view into these bytes.
+      const t = parseTail(s.id, ownBytes(bytes), s.tailOffset);
       this.tailCache.set(s.id, t);
       return t;
     }) as Promise<SstTail>;
@@ -1123,9 +1124,10 @@ export class Engine implements TableSource {
       let want: Block | undefined;
       for (let i = lo; i <= hi; i++) {
         const at = tail.offsets[i]! - start;
-        // A block's values are views into its bytes: each cached block gets its own copy, so
-        // it never pins the whole read.
-        const b = parseBlock(s.id, lo === hi ? bytes : bytes.slice(at, at + tail.sizes[i]!));
+        // A block's values are views into its bytes: each cached block owns a copy of just its
+        // bytes, so it never pins a whole read (Uint8Array's slice copies; a Buffer's would not).
+        const own = lo === hi ? ownBytes(bytes) : Uint8Array.prototype.slice.call(bytes, at, at + tail.sizes[i]!);
+        const b = parseBlock(s.id, own);
         this.blockCache.set(`${s.id}#${i}`, b);
         if (i === index) want = b;
       }

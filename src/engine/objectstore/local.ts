@@ -48,7 +48,9 @@ export class LocalStore implements ObjectStore {
       const fh = await fs.open(file, 'r');
       try {
         const size = range.end === undefined ? (await fh.stat()).size - range.start : range.end - range.start;
-        const buf = Buffer.allocUnsafe(Math.max(0, size));
+        // Not from Buffer's shared pool: a cached block of a few KiB would keep a whole pool
+        // slab (64 KiB) alive.
+        const buf = Buffer.allocUnsafeSlow(Math.max(0, size));
         let off = 0;
         while (off < buf.length) {
           const { bytesRead } = await fh.read(buf, off, buf.length - off, range.start + off);

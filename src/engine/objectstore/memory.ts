@@ -23,8 +23,8 @@ export class MemoryStore implements ObjectStore {
   async get(key: string, range?: ByteRange): Promise<Uint8Array | undefined> {
     const o = this.objects.get(key);
     if (!o) return undefined;
-    if (!range) return o.body.slice();
-    return o.body.slice(range.start, range.end ?? o.body.length);
+    // Copies (a Buffer's own slice would share the stored bytes with the caller).
+    return copy(o.body, range?.start ?? 0, range?.end ?? o.body.length);
   }
 
   async put(key: string, body: Uint8Array, options: PutOptions = {}): Promise<{ etag: string }> {
@@ -35,7 +35,7 @@ export class MemoryStore implements ObjectStore {
     }
     const etag = `"${createHash('md5').update(body).digest('hex')}"`;
     const info = { key, size: body.length, etag, lastModified: Date.now() };
-    this.objects.set(key, { body: body.slice(), info });
+    this.objects.set(key, { body: copy(body, 0, body.length), info });
     return { etag };
   }
 
@@ -71,4 +71,8 @@ export class MemoryStore implements ObjectStore {
     o.body = mutate(o.body);
     o.info.size = o.body.length;
   }
+}
+
+function copy(b: Uint8Array, start: number, end: number): Uint8Array {
+  return Uint8Array.prototype.slice.call(b, start, end);
 }
