@@ -16,6 +16,7 @@ import { validate } from 'dockerfile-utils';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { NODE_ENV, NODE_FLAGS } from '../src/server/node-options.ts';
 import { freePort, waitForPing } from './support/redis-reference.ts';
 import { ShaleProcess } from './support/shale-server.ts';
 
@@ -115,13 +116,15 @@ describe('docker/Dockerfile', () => {
     const last = (k: string) => ins.filter((i) => i.keyword === k).at(-1)?.args;
     expect(last('USER')).toBe('node');
     expect(last('EXPOSE')).toBe('6379');
-    expect(JSON.parse(last('ENTRYPOINT')!)).toEqual(['node', 'bin/shale']);
+    // Started with the launch settings of src/server/node-options.ts.
+    expect(JSON.parse(last('ENTRYPOINT')!)).toEqual(['node', ...NODE_FLAGS, 'bin/shale']);
     expect(last('HEALTHCHECK')).toMatch(/CMD \["node", "docker\/healthcheck\.mjs"\]$/);
     expect(last('VOLUME')).toBe('["/data"]');
     const env = ins.filter((i) => i.keyword === 'ENV').map((i) => i.args).join(' ');
     expect(env).toMatch(/SHALE_BIND=0\.0\.0\.0/);
     expect(env).toMatch(/SHALE_PORT=6379/);
     expect(env).toMatch(/SHALE_DIR=\/data/);
+    for (const [k, v] of Object.entries(NODE_ENV)) expect(env).toContain(`${k}=${v}`);
     // The build compiles with the same command the next test runs.
     expect(ins.some((i) => i.keyword === 'RUN' && i.args.includes('npx tsc -p tsconfig.build.json'))).toBe(true);
   });
@@ -143,8 +146,8 @@ describe('docker/Dockerfile', () => {
     symlinkSync(path.join(ROOT, 'node_modules'), path.join(app, 'node_modules'));
     const port = await freePort();
     // Without SHALE_FROM_SOURCE, bin/shale runs the compiled dist/ as in the image.
-    const env = { ...withoutShaleEnv(), SHALE_BIND: '127.0.0.1', SHALE_PORT: String(port), SHALE_STORE: 'memory://' };
-    const server = spawn(process.execPath, ['bin/shale'], { cwd: app, env, stdio: 'ignore' });
+    const env = { ...withoutShaleEnv(), ...NODE_ENV, SHALE_BIND: '127.0.0.1', SHALE_PORT: String(port), SHALE_STORE: 'memory://' };
+    const server = spawn(process.execPath, [...NODE_FLAGS, 'bin/shale'], { cwd: app, env, stdio: 'ignore' });
     try {
       await waitForPing(port, 30_000, server);
       expect(healthcheck({ SHALE_PORT: String(port) }, app).status).toBe(0);
