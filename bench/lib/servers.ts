@@ -167,7 +167,6 @@ export interface ShaleOptions {
   inspect?: boolean;
 }
 
-
 /**
  * bin/shale from the TypeScript sources, started the way its launchers start it (the Node.js
  * flags and environment of src/server/node-options.ts).
@@ -179,6 +178,7 @@ export function spawnShale(args: string[], o: { nodeArgs?: string[]; env?: Recor
     stdio: o.stdio,
   });
 }
+
 export async function startShale(o: ShaleOptions = {}): Promise<RedisLike> {
   const dir = o.dir ?? tempDir('shale');
   const args = ['--port', '0', '--dir', dir, '--loglevel', 'notice'];
