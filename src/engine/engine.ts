@@ -21,6 +21,7 @@ import type { CompactInput } from './tasks.ts';
 import { decodeWal, fenceObject, KIND_DATA, KIND_FENCE, newWalBuffer, sealWal } from './wal.ts';
 import { WorkerPool } from './worker-pool.ts';
 import { type Entry, isLive, type Version, type WriteOp } from './version.ts';
+import { copyBytes } from '../util/bytes.ts';
 
 export interface EngineOptions {
   store: ObjectStore;
@@ -1126,7 +1127,7 @@ export class Engine implements TableSource {
         const at = tail.offsets[i]! - start;
         // A block's values are views into its bytes: each cached block owns a copy of just its
         // bytes, so it never pins a whole read (Uint8Array's slice copies; a Buffer's would not).
-        const own = lo === hi ? ownBytes(bytes) : Uint8Array.prototype.slice.call(bytes, at, at + tail.sizes[i]!);
+        const own = lo === hi ? ownBytes(bytes) : copyBytes(bytes, at, at + tail.sizes[i]!);
         const b = parseBlock(s.id, own);
         this.blockCache.set(`${s.id}#${i}`, b);
         if (i === index) want = b;
@@ -1391,7 +1392,7 @@ function overlaps(s: SstMeta, start: string | undefined, end: string | undefined
 /** A buffer that owns its whole ArrayBuffer, so it can be transferred to a worker. */
 function ownBytes(b: Uint8Array): Uint8Array {
   if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength) return b;
-  return Uint8Array.prototype.slice.call(b);
+  return copyBytes(b);
 }
 
 /** Encodes a frozen memtable for the worker (unsorted: it sorts), yielding every few ms. */

@@ -4,6 +4,7 @@
  */
 import { type Reader, Writer } from './codec.ts';
 import type { Entry, Version } from './version.ts';
+import { copyBytes } from '../util/bytes.ts';
 
 const FLAG_TOMBSTONE = 1;
 const FLAG_EXPIRES = 2;
@@ -29,7 +30,7 @@ export function readEntry(r: Reader, copyValue = true): Entry {
   let value: Uint8Array | undefined;
   if (!(flags & FLAG_TOMBSTONE)) {
     const b = r.bytes(r.varint());
-    value = copyValue ? Uint8Array.prototype.slice.call(b) : b;
+    value = copyValue ? copyBytes(b) : b;
   }
   return { key, seq, expireAt, value };
 }

@@ -2,8 +2,8 @@
  * How a Shale process is started: Node.js flags and environment that keep its memory near what
  * it holds. They must be set before Node starts (V8 sizes its heap and glibc its arenas at
  * start-up), so each launcher carries them: bin/shale's first line (`#!/usr/bin/env -S ...`),
- * `npm start`, the Docker image and the benchmarks; test/server-units.test.ts checks that they
- * agree with this file.
+ * `npm start`, the Docker image and the benchmarks; test/cli.test.ts and test/docker.test.ts
+ * check that they agree with this file.
  *
  * - `--max-semi-space-size=8`: V8 grows the young generation to 2 x 32 MiB under a steady
  *   request load. 2 x 4 MiB took about 70 MiB off the peak RSS of the 1M-element scale run at

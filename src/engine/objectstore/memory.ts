@@ -8,6 +8,7 @@ import {
   type PutOptions,
   PreconditionFailedError,
 } from './types.ts';
+import { copyBytes } from '../../util/bytes.ts';
 
 interface Stored {
   body: Uint8Array;
@@ -23,8 +24,8 @@ export class MemoryStore implements ObjectStore {
   async get(key: string, range?: ByteRange): Promise<Uint8Array | undefined> {
     const o = this.objects.get(key);
     if (!o) return undefined;
-    // Copies (a Buffer's own slice would share the stored bytes with the caller).
-    return copy(o.body, range?.start ?? 0, range?.end ?? o.body.length);
+    // Copies: the caller never shares the stored bytes.
+    return copyBytes(o.body, range?.start ?? 0, range?.end ?? o.body.length);
   }
 
   async put(key: string, body: Uint8Array, options: PutOptions = {}): Promise<{ etag: string }> {
@@ -35,7 +36,7 @@ export class MemoryStore implements ObjectStore {
     }
     const etag = `"${createHash('md5').update(body).digest('hex')}"`;
     const info = { key, size: body.length, etag, lastModified: Date.now() };
-    this.objects.set(key, { body: copy(body, 0, body.length), info });
+    this.objects.set(key, { body: copyBytes(body), info });
     return { etag };
   }
 
@@ -71,8 +72,4 @@ export class MemoryStore implements ObjectStore {
     o.body = mutate(o.body);
     o.info.size = o.body.length;
   }
-}
-
-function copy(b: Uint8Array, start: number, end: number): Uint8Array {
-  return Uint8Array.prototype.slice.call(b, start, end);
 }
