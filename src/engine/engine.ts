@@ -106,8 +106,10 @@ function hasDuplicateKeys(ops: WriteOp[]): boolean {
 const walKey = (id: number) => `wal/${pad20(id)}`;
 const sstKey = (epoch: number, n: number) => `sst/${pad20(n)}-${String(epoch).padStart(10, '0')}`;
 const KEEP_MANIFESTS = 10;
-/** A memtable is frozen once its WAL (every version written to it) reaches this many times its size limit. */
+/** A memtable is frozen once the WAL objects logged while it took writes reach this many times its size limit. */
 const WAL_PER_MEMTABLE = 4;
+/** Bytes a WAL entry adds besides key and value (flags, lengths, seq, expiry), for estimates. */
+const WAL_ENTRY_OVERHEAD = 16;
 /** Beyond this many pending dropped ranges, dropRange declines (the caller deletes by record). */
 const MAX_DROPPED_RANGES = 256;
 
@@ -141,7 +143,18 @@ export class Engine implements TableSource {
   private readonly capacityWaiters: (() => void)[] = [];
   private stallStart = 0;
 
-  private walBuf: Writer = newWalBuffer();
+  /**
+   * Versions the next WAL object carries, encoded only when it is sealed: a key rewritten in
+   * place meanwhile is logged once, in its newest state (a hot counter, a collection's metadata,
+   * a list's end node). A WAL object is put whole or not at all, so recovery still sees every
+   * batch up to its last seq.
+   */
+  private walKeys: string[] = [];
+  private walVersions: Version[] = [];
+  /** Estimated encoded size of walKeys/walVersions. */
+  private walPendingBytes = 0;
+  /** lastSeq when the last WAL object was sealed: versions with a higher seq are queued. */
+  private walSealedSeq = 0;
   private walBufLastSeq = 0;
   private nextWalId = 1;
   private walInFlight: { id: number; bytes: number; done: Promise<void> } | undefined;
@@ -251,7 +264,7 @@ export class Engine implements TableSource {
       memtables,
       blockCache: this.blockCache.calculatedSize,
       tableMeta: this.tailCache.calculatedSize,
-      walBuffer: this.walBuf.pos,
+      walBuffer: this.walPendingBytes,
     };
   }
 
@@ -326,6 +339,7 @@ export class Engine implements TableSource {
         this.memtable.apply(e.key, e.seq, e.value, e.expireAt, Infinity);
         if (e.seq > maxSeq) maxSeq = e.seq;
       }
+      this.memtable.logged += bytes.length;
       this.walObjects.push({ id, lastSeq: objMax });
       this.maybeFreeze();
     }
@@ -366,9 +380,13 @@ export class Engine implements TableSource {
       batch = [...byKey.values()];
     }
     const wal = this.o.wal;
+    const m = this.memtable;
     for (const op of batch) {
-      const v = this.memtable.apply(op.key, seq, op.value, op.expireAt ?? 0, this.oldestSnapshot);
-      if (wal) writeEntry(this.walBuf, op.key, v);
+      const v = m.apply(op.key, seq, op.value, op.expireAt ?? 0, this.oldestSnapshot);
+      if (!wal) continue;
+      // Overwritten in place after the last seal: that version is queued already.
+      if (m.replacedSeq > this.walSealedSeq) this.walPendingBytes += (v.value?.length ?? 0) - m.replacedLen;
+      else this.queueWal(op.key, v);
     }
     if (wal) {
       this.walBufLastSeq = seq;
@@ -376,6 +394,12 @@ export class Engine implements TableSource {
     }
     this.maybeFreeze();
     return seq;
+  }
+
+  private queueWal(key: string, v: Version): void {
+    this.walKeys.push(key);
+    this.walVersions.push(v);
+    this.walPendingBytes += key.length + (v.value?.length ?? 0) + WAL_ENTRY_OVERHEAD;
   }
 
   put(key: string, value: Uint8Array, expireAt = 0): number {
@@ -422,7 +446,7 @@ export class Engine implements TableSource {
 
   /** True while a backpressure limit is exceeded; callers wait on waitForCapacity(). */
   get writeStalled(): boolean {
-    const unflushed = this.walBuf.pos + (this.walInFlight?.bytes ?? 0);
+    const unflushed = this.walPendingBytes + (this.walInFlight?.bytes ?? 0);
     return (
       this.frozen.length >= this.o.maxFrozenMemtables ||
       this.manifest.l0.length >= this.o.l0StallCount ||
@@ -474,9 +498,9 @@ export class Engine implements TableSource {
   // ---------------------------------------------------------------- WAL group commit
 
   private scheduleWalFlush(): void {
-    if (this.walInFlight || this.walImmediate || this.walBuf.pos === newWalBufferSize) return;
+    if (this.walInFlight || this.walImmediate || this.walKeys.length === 0) return;
     const wait = this.lastWalFlushAt + this.o.flushIntervalMs - performance.now();
-    if (wait <= 0 || this.walBuf.pos >= this.o.walFlushBytes) {
+    if (wait <= 0 || this.walPendingBytes >= this.o.walFlushBytes) {
       if (this.walTimer) clearTimeout(this.walTimer);
       this.walTimer = undefined;
       // Flush after the current burst of synchronous writes, so they share one PUT.
@@ -518,9 +542,9 @@ export class Engine implements TableSource {
       return;
     }
     for (const m of [...this.frozen, this.memtable]) {
-      for (const [key, chain] of m.entries()) writeEntry(this.walBuf, key, chain);
+      for (const [key, chain] of m.entries()) this.queueWal(key, chain);
     }
-    if (this.walBuf.pos === newWalBufferSize) this.advanceDurable(this._lastSeq);
+    if (this.walKeys.length === 0) this.advanceDurable(this._lastSeq);
     else this.walBufLastSeq = this._lastSeq;
     this.scheduleWalFlush();
   }
@@ -539,16 +563,24 @@ export class Engine implements TableSource {
 
   private flushWal(): Promise<void> {
     if (this.walInFlight) return this.walInFlight.done;
-    if (this.failure || this.walBuf.pos === newWalBufferSize) return Promise.resolve();
+    if (this.failure || this.walKeys.length === 0) return Promise.resolve();
     if (this.walTimer) {
       clearTimeout(this.walTimer);
       this.walTimer = undefined;
     }
+    const w = newWalBuffer();
+    const keys = this.walKeys;
+    const versions = this.walVersions;
+    for (let i = 0; i < keys.length; i++) writeEntry(w, keys[i]!, versions[i]!);
+    this.walKeys = [];
+    this.walVersions = [];
+    this.walPendingBytes = 0;
     const { epoch, writerId } = this.manifest;
-    const bytes = sealWal(this.walBuf, KIND_DATA, epoch, writerId);
+    const bytes = sealWal(w, KIND_DATA, epoch, writerId);
     const lastSeq = this.walBufLastSeq;
+    this.walSealedSeq = this._lastSeq;
+    this.memtable.logged += bytes.length;
     const id = this.nextWalId++;
-    this.walBuf = newWalBuffer();
     this.lastWalFlushAt = performance.now();
     const done = this.putWal(id, bytes, lastSeq).finally(() => {
       this.walInFlight = undefined;
@@ -1317,8 +1349,6 @@ class MergeScan {
     return out;
   }
 }
-
-const newWalBufferSize = newWalBuffer().pos;
 
 function allTables(m: ManifestData): SstMeta[] {
   return [...m.l0, ...m.runs.flatMap((r) => r.ssts)];

@@ -21,8 +21,11 @@ export class Memtable {
   /** Bumped whenever the order changes, so that cursors know when their positions went stale. */
   orderVersion = 0;
   bytes = 0;
-  /** Bytes of every version ever applied, replaced ones too: what the WAL holds for this table. */
+  /** Bytes of the WAL objects sealed while this table took writes (the engine counts them). */
   logged = 0;
+  /** Set by apply: seq and value length of the version it overwrote in place (seq 0: none). */
+  replacedSeq = 0;
+  replacedLen = 0;
   minSeq = Infinity;
   maxSeq = 0;
 
@@ -38,7 +41,7 @@ export class Memtable {
     const prev = this.index.get(key);
     const cost = versionCost(key, value);
     this.bytes += cost;
-    this.logged += cost;
+    this.replacedSeq = 0;
     if (seq < this.minSeq) this.minSeq = seq;
     if (seq > this.maxSeq) this.maxSeq = seq;
     if (!prev) {
@@ -51,6 +54,8 @@ export class Memtable {
       // Nobody can read the old versions: the newest node takes the new one in place (most
       // writes rewrite a key, a collection's metadata above all).
       this.bytes -= chainCost(key, prev);
+      this.replacedSeq = prev.seq;
+      this.replacedLen = prev.value?.length ?? 0;
       prev.seq = seq;
       prev.value = value;
       prev.expireAt = expireAt;
