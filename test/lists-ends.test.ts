@@ -10,7 +10,7 @@ import { elemPrefix, fromBytes, prefixEnd } from '../src/types/encoding.ts';
 import { Keyspace } from '../src/types/keyspace.ts';
 import { END_CACHE_BYTES, END_CACHE_MAX } from '../src/types/list.ts';
 import * as ops from '../src/types/list-ops.ts';
-import { decodeNodes } from '../src/types/list-nodes.ts';
+import { decodeNodes, nodeKey, nodeOf } from '../src/types/list-nodes.ts';
 
 type Op =
   | { op: 'push'; where: ops.Where; n: number; big: boolean }
@@ -49,6 +49,7 @@ describe('cached ends of split lists', () => {
     // Lists split past 8 elements, so most of the run is on split lists.
     ks.listMaxListpackSize = 8;
     let serial = 0;
+    let keptNodes = 0;
     // Mostly short elements (many fit a cache), some of 1-3 KiB (the 8 KiB byte limit applies).
     const elem = (big: boolean) => (big && serial % 3 === 0 ? `b${serial++}`.padEnd(1000 + (serial % 2000), 'x') : `e${serial++}`);
 
@@ -157,6 +158,13 @@ describe('cached ends of split lists', () => {
           expect(l.back.bytes).toBeLessThanOrEqual(END_CACHE_BYTES);
           for (let k = 0; k < l.front.length; k++) expect(l.front.at(k)).toBe(model[k]);
           for (let k = 0; k < l.back.length; k++) expect(l.back.at(k)).toBe(model[model.length - 1 - k]);
+          // A kept end-node record (the next push extends it) is the one the engine holds.
+          const space = { ns: ks.db(0).ns, key, version: l.version, k: l.slots };
+          if (l.front.node) {
+            keptNodes++;
+            expect(await engine.get(nodeKey(space, nodeOf(l.head, l.slots)))).toEqual(l.front.node);
+          }
+          if (l.back.node) expect(await engine.get(nodeKey(space, nodeOf(l.head + l.count - 1, l.slots)))).toEqual(l.back.node);
         }
         // The engine holds exactly the model, whatever the caches say.
         const r = await ref(key);
@@ -172,5 +180,6 @@ describe('cached ends of split lists', () => {
       }),
       { numRuns: 60 },
     );
+    expect(keptNodes).toBeGreaterThan(0);
   }, 120_000);
 });

@@ -662,6 +662,7 @@ export class Keyspace {
     const d = this.db(db);
     const pk = metaKey(d.ns, key);
     const l = e.value as ListValue;
+    l.forgetEndNodes();
     if (rehomed) this.building.delete(elemPrefix(d.ns, key, l.version));
     if (l.length === 0) {
       // The element records go with the version, which the cleanup deletes whole.

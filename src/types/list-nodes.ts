@@ -72,6 +72,16 @@ export function encodeNode(entries: readonly NodeEntry[], k: number): Uint8Array
   return b;
 }
 
+/** A node's record with one more small element first (atStart) or last: encodeNode of the entries plus it. */
+export function withEntry(node: Uint8Array, elem: string, atStart: boolean): Uint8Array {
+  const head = varintLen(elem.length + 1) + elem.length;
+  const b = Buffer.allocUnsafe(head + node.length);
+  const at = atStart ? 0 : node.length;
+  writeLatin1(b, writeVarint(b, at, elem.length + 1), elem);
+  b.set(node, atStart ? head : 0);
+  return b;
+}
+
 /** A node's entries as views of its bytes (null: a marker). */
 export function decodeNode(v: Uint8Array, k: number): (Uint8Array | null)[] {
   if (k === 1) return [v];

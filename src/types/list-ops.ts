@@ -16,7 +16,7 @@ import type { EngineWrite } from './engine-api.ts';
 import type { Keyspace } from './keyspace.ts';
 import { END_CACHE_ELEMENTS, fitsInline, ListValue, POS_BIAS, type Where } from './list.ts';
 import { LIST_CHUNK, splitList } from './list-records.ts';
-import { bigKey, decodeNode, decodeNodes, entryOf, isBig, NodeBuilder, nodeKey, type NodeEntry, nodeOf, nodeRange, NODE_SLOTS, type NodeSpace, putNode } from './list-nodes.ts';
+import { bigKey, decodeNode, decodeNodes, entryOf, isBig, NodeBuilder, nodeKey, type NodeEntry, nodeOf, nodeRange, NODE_SLOTS, type NodeSpace, putNode, withEntry } from './list-nodes.ts';
 import type { Entry } from './values.ts';
 
 export type { Where };
@@ -204,6 +204,7 @@ export function push(r: ListRef, elems: string[], where: Where): number | Promis
   if (l.head - elems.length < -POS_BIAS || l.head + l.count + elems.length >= POS_BIAS) {
     throw new Error('list position space exhausted');
   }
+  if (elems.length === 1 && pushOntoEndNode(r, elems[0]!, where)) return l.length;
   const entries = endEntries(l, where);
   if (entries) return pushNodes(r, elems, where, entries);
   // The pushes onto the loaded cache apply its limits again.
@@ -240,6 +241,27 @@ function endEntries(l: ListValue, where: Where): NodeEntry[] | undefined {
   return out;
 }
 
+/**
+ * One push that stays in the end node, whose record the last push left (EndCache.node):
+ * extends those bytes. False when that record is not at hand or the element goes elsewhere.
+ */
+function pushOntoEndNode(r: ListRef, elem: string, where: Where): boolean {
+  const l = r.l;
+  const c = l.end(where);
+  const k = l.slots;
+  if (!c.node || k === 1 || isBig(elem, k)) return false;
+  const pos = where === 'head' ? l.head - 1 : l.head + l.count;
+  const n = nodeOf(pos, k);
+  if (n !== nodeOf(where === 'head' ? l.head : pos - 1, k)) return false;
+  const value = withEntry(c.node, elem, where === 'head');
+  if (where === 'head') l.head--;
+  l.count++;
+  c.push(elem);
+  r.ks.listChanged(r.db, r.key, r.e, [{ key: nodeKey(space(r), n), value }]);
+  c.node = value;
+  return true;
+}
+
 /** push() once the end node's entries are known. */
 function pushNodes(r: ListRef, elems: string[], where: Where, entries: NodeEntry[]): number {
   const l = r.l;
@@ -266,7 +288,9 @@ function pushNodes(r: ListRef, elems: string[], where: Where, entries: NodeEntry
     l.end(where).push(elem);
   }
   if (dirty) putNode(s, node, entries, records);
+  const endNode = dirty && k > 1 ? records[records.length - 1]!.value : undefined;
   r.ks.listChanged(r.db, r.key, r.e, records);
+  l.end(where).node = endNode;
   return l.length;
 }
 

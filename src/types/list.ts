@@ -41,6 +41,12 @@ export type Where = 'head' | 'tail';
 export class EndCache {
   elems: string[] = [];
   bytes = 0;
+  /**
+   * The record of the node at this end as last written, kept while pushes at this end are the
+   * list's only changes (list-ops.ts): the next push extends these bytes instead of encoding
+   * the node's entries again. Any other change drops it (ListValue.forgetEndNodes).
+   */
+  node: Uint8Array | undefined;
 
   get length(): number {
     return this.elems.length;
@@ -151,7 +157,13 @@ export class ListValue {
 
   /** Bytes of the elements held in memory. */
   get memBytes(): number {
-    return this.bytes + this.front.bytes + this.back.bytes;
+    return this.bytes + this.front.bytes + this.back.bytes + (this.front.node?.length ?? 0) + (this.back.node?.length ?? 0);
+  }
+
+  /** Split: drops both ends' node records (after any change: a push sets its end's again). */
+  forgetEndNodes(): void {
+    this.front.node = undefined;
+    this.back.node = undefined;
   }
 
   /** Split: the cached end at `where`. */
