@@ -1,4 +1,9 @@
 import { type Version, versionCost } from './version.ts';
+import { copyBytes } from '../util/bytes.ts';
+
+/** Values up to this size are copied into the table's own chunks; bigger ones get their own memory. */
+const ARENA_VALUE_MAX = 4096;
+const ARENA_CHUNK = 64 * 1024;
 
 /** Newest first; older links kept only while a snapshot may still read them. */
 export interface Chain extends Version {
@@ -13,11 +18,20 @@ export interface Chain extends Version {
  * flushed. A batch is sorted into a new array; arrays merge when the next bigger one is at
  * most FANOUT times their size, so there are about log4(keys) of them and each key is copied
  * a few times. A first scan after many writes costs one sort, a later one a small merge.
+ *
+ * Values are copied in, small ones into 64 KiB chunks the table owns (an arena, gone with the
+ * table). Writers hand in Buffers from Node's shared 64 KiB pool or views of bigger buffers: kept
+ * as they are, one small live value would pin a whole slab, and a table of rewritten keys (a
+ * list's end node, a collection's metadata) would hold many times the memory it counts. The
+ * arena bytes of a value stay counted after a rewrite replaces it, so such a table freezes
+ * before its waste grows beyond its size limit.
  */
 export class Memtable {
   private readonly index = new Map<string, Chain>();
   private pending: string[] = [];
   private order: SortedKeys = [];
+  private chunk: Buffer | undefined;
+  private chunkPos = 0;
   /** Bumped whenever the order changes, so that cursors know when their positions went stale. */
   orderVersion = 0;
   bytes = 0;
@@ -39,8 +53,8 @@ export class Memtable {
    */
   apply(key: string, seq: number, value: Uint8Array | undefined, expireAt: number, oldestSnapshot: number): Chain {
     const prev = this.index.get(key);
-    const cost = versionCost(key, value);
-    this.bytes += cost;
+    if (value !== undefined) value = this.own(value);
+    this.bytes += heldCost(key, value);
     this.replacedSeq = 0;
     if (seq < this.minSeq) this.minSeq = seq;
     if (seq > this.maxSeq) this.maxSeq = seq;
@@ -72,6 +86,21 @@ export class Memtable {
     }
     this.index.set(key, node);
     return node;
+  }
+
+  /** The value as the table keeps it: in the arena, or with memory of its own. */
+  private own(v: Uint8Array): Uint8Array {
+    const n = v.length;
+    if (n > ARENA_VALUE_MAX) return v.byteLength === v.buffer.byteLength ? v : copyBytes(v);
+    if (this.chunk === undefined || this.chunkPos + n > ARENA_CHUNK) {
+      this.chunk = Buffer.allocUnsafeSlow(ARENA_CHUNK);
+      this.chunkPos = 0;
+    }
+    const at = this.chunkPos;
+    this.chunk.set(v, at);
+    this.chunkPos = at + n;
+    this.bytes += n;
+    return this.chunk.subarray(at, at + n);
   }
 
   /** The newest version with seq <= snapSeq, if this table has one. */
@@ -145,8 +174,13 @@ export function visible(chain: Chain | undefined, snapSeq: number): Version | un
   return c;
 }
 
+/** What a version costs beyond its arena bytes (counted when copied in, kept after a rewrite). */
+function heldCost(key: string, value: Uint8Array | undefined): number {
+  return value !== undefined && value.length <= ARENA_VALUE_MAX ? versionCost(key, undefined) : versionCost(key, value);
+}
+
 function chainCost(key: string, c: Chain | undefined): number {
   let n = 0;
-  for (; c; c = c.older) n += versionCost(key, c.value);
+  for (; c; c = c.older) n += heldCost(key, c.value);
   return n;
 }

@@ -60,6 +60,7 @@ export function decodeWal(name: string, bytes: Uint8Array): WalObject {
   const epoch = r.u64();
   const writerId = r.u64();
   const entries: Entry[] = [];
-  while (!r.done) entries.push(readEntry(r));
+  // Views of the object's bytes: the memtable copies what it keeps.
+  while (!r.done) entries.push(readEntry(r, false));
   return { kind, epoch, writerId, entries };
 }

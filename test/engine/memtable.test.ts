@@ -83,3 +83,29 @@ describe('MemCursor', () => {
     );
   });
 });
+
+describe('Memtable values', () => {
+  it('never keep the buffer they were handed, and count rewritten small values until the table goes', () => {
+    const t = new Memtable();
+    // Writers hand in pooled Buffers and views of bigger buffers (a request, a WAL object).
+    const big = Buffer.alloc(1 << 20, 7);
+    const small = big.subarray(100, 200);
+    const large = big.subarray(0, 10_000);
+    t.apply('small', 1, small, 0, Infinity);
+    t.apply('large', 2, large, 0, Infinity);
+    t.apply('pooled', 3, Buffer.from('abc'), 0, Infinity);
+    for (const k of ['small', 'large', 'pooled']) {
+      const v = t.get(k, Infinity)!.value!;
+      expect(v.buffer).not.toBe(big.buffer);
+      // A small value lives in one of the table's 64 KiB chunks, a large one in memory of its own.
+      expect(v.buffer.byteLength).toBe(k === 'large' ? 10_000 : 64 * 1024);
+    }
+    expect(Buffer.from(t.get('small', Infinity)!.value!)).toEqual(small);
+    expect(Buffer.from(t.get('large', Infinity)!.value!)).toEqual(large);
+    // A key rewritten in place: its old values' chunk bytes are not reused, and stay counted.
+    const before = t.bytes;
+    for (let i = 0; i < 1000; i++) t.apply('hot', 10 + i, Buffer.alloc(100, i), 0, Infinity);
+    expect(t.bytes - before).toBeGreaterThanOrEqual(1000 * 100);
+    expect(t.get('hot', Infinity)!.value![0]).toBe(999 % 256);
+  });
+});
