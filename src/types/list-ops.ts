@@ -251,14 +251,15 @@ function pushOntoEndNode(r: ListRef, elem: string, where: Where): boolean {
   const k = l.slots;
   if (!c.node || k === 1 || isBig(elem, k)) return false;
   const pos = where === 'head' ? l.head - 1 : l.head + l.count;
-  const n = nodeOf(pos, k);
-  if (n !== nodeOf(where === 'head' ? l.head : pos - 1, k)) return false;
+  if (nodeOf(pos, k) !== nodeOf(where === 'head' ? l.head : pos - 1, k)) return false;
   const value = withEntry(c.node, elem, where === 'head');
   if (where === 'head') l.head--;
   l.count++;
   c.push(elem);
-  r.ks.listChanged(r.db, r.key, r.e, [{ key: nodeKey(space(r), n), value }]);
+  const key = c.nodeKey;
+  r.ks.listChanged(r.db, r.key, r.e, [{ key, value }]);
   c.node = value;
+  c.nodeKey = key;
   return true;
 }
 
@@ -288,9 +289,12 @@ function pushNodes(r: ListRef, elems: string[], where: Where, entries: NodeEntry
     l.end(where).push(elem);
   }
   if (dirty) putNode(s, node, entries, records);
-  const endNode = dirty && k > 1 ? records[records.length - 1]!.value : undefined;
+  const endNode = dirty && k > 1 ? records[records.length - 1]! : undefined;
   r.ks.listChanged(r.db, r.key, r.e, records);
-  l.end(where).node = endNode;
+  if (endNode) {
+    l.end(where).node = endNode.value;
+    l.end(where).nodeKey = endNode.key;
+  }
   return l.length;
 }
 

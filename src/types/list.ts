@@ -47,6 +47,8 @@ export class EndCache {
    * the node's entries again. Any other change drops it (ListValue.forgetEndNodes).
    */
   node: Uint8Array | undefined;
+  /** That node's record key (with `node`). */
+  nodeKey = '';
 
   get length(): number {
     return this.elems.length;
