@@ -17,7 +17,7 @@ import { writeLatin1 } from '../util/latin1.ts';
 
 /** Slots per node for lists split from now on. */
 export const NODE_SLOTS = 32;
-/** Longest element held inside a node (Redis's *-max-listpack-value). */
+/** Longest element held inside a node (Redis's *-max-listpack-value); below 127, so its length prefix is one byte (withEntry). */
 const NODE_ELEMENT_MAX = 64;
 
 /** A node's live slots in position order: the element, or null for one kept out of the node. */
@@ -72,14 +72,14 @@ export function encodeNode(entries: readonly NodeEntry[], k: number): Uint8Array
   return b;
 }
 
-/** A node's record with one more small element first (atStart) or last: encodeNode of the entries plus it. */
-export function withEntry(node: Uint8Array, elem: string, atStart: boolean): Uint8Array {
-  const head = varintLen(elem.length + 1) + elem.length;
-  const b = Buffer.allocUnsafe(head + node.length);
-  const at = atStart ? 0 : node.length;
-  writeLatin1(b, writeVarint(b, at, elem.length + 1), elem);
-  b.set(node, atStart ? head : 0);
-  return b;
+/**
+ * A node's record (as a binary string) with one more element first (atStart) or last: what
+ * encodeNode gives for the entries plus it. Only for elements that go in the node (not isBig),
+ * whose length prefix is one byte.
+ */
+export function withEntry(node: string, elem: string, atStart: boolean): string {
+  const entry = String.fromCharCode(elem.length + 1) + elem;
+  return atStart ? entry + node : node + entry;
 }
 
 /** A node's entries as views of its bytes (null: a marker). */

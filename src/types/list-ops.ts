@@ -252,13 +252,13 @@ function pushOntoEndNode(r: ListRef, elem: string, where: Where): boolean {
   if (!c.node || k === 1 || isBig(elem, k)) return false;
   const pos = where === 'head' ? l.head - 1 : l.head + l.count;
   if (nodeOf(pos, k) !== nodeOf(where === 'head' ? l.head : pos - 1, k)) return false;
-  const value = withEntry(c.node, elem, where === 'head');
+  const node = withEntry(c.node, elem, where === 'head');
   if (where === 'head') l.head--;
   l.count++;
   c.push(elem);
   const key = c.nodeKey;
-  r.ks.listChanged(r.db, r.key, r.e, [{ key, value }]);
-  c.node = value;
+  r.ks.listChanged(r.db, r.key, r.e, [{ key, value: bytes(node) }]);
+  c.node = node;
   c.nodeKey = key;
   return true;
 }
@@ -292,7 +292,7 @@ function pushNodes(r: ListRef, elems: string[], where: Where, entries: NodeEntry
   const endNode = dirty && k > 1 ? records[records.length - 1]! : undefined;
   r.ks.listChanged(r.db, r.key, r.e, records);
   if (endNode) {
-    l.end(where).node = endNode.value;
+    l.end(where).node = fromBytes(endNode.value!);
     l.end(where).nodeKey = endNode.key;
   }
   return l.length;

@@ -43,10 +43,11 @@ export class EndCache {
   bytes = 0;
   /**
    * The record of the node at this end as last written, kept while pushes at this end are the
-   * list's only changes (list-ops.ts): the next push extends these bytes instead of encoding
-   * the node's entries again. Any other change drops it (ListValue.forgetEndNodes).
+   * list's only changes (list-ops.ts): the next push extends it instead of encoding the node's
+   * entries again. Any other change drops it (ListValue.forgetEndNodes). A binary string, not
+   * a Buffer: a small Buffer kept for long would pin a 64 KiB slab of Node's pool.
    */
-  node: Uint8Array | undefined;
+  node: string | undefined;
   /** That node's record key (with `node`). */
   nodeKey = '';
 
