@@ -1124,8 +1124,7 @@ export class Engine implements TableSource {
       const bytes = await this.store.get(s.id, { start: s.tailOffset, end: s.size });
       if (!bytes) return this.missingTable(s.id);
       if (bytes.length !== s.size - s.tailOffset) throw new CorruptionError(s.id, 'short read of table tail');
-      // Owned: the cached filter is a view into these bytes.
-      const t = parseTail(s.id, ownBytes(bytes), s.tailOffset);
+      const t = parseTail(s.id, bytes, s.tailOffset);
       this.tailCache.set(s.id, t);
       return t;
     }) as Promise<SstTail>;

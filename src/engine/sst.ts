@@ -7,6 +7,7 @@ import { bloomMayContain, buildBloom, hashKey } from './bloom.ts';
 import { checkCrc, Reader, Writer } from './codec.ts';
 import { CorruptionError } from './errors.ts';
 import type { Entry, Version } from './version.ts';
+import { copyBytes } from '../util/bytes.ts';
 
 export const SST_MAGIC = 'SHALSST1';
 export const SST_FORMAT_VERSION = 1;
@@ -197,7 +198,8 @@ export function parseTail(name: string, tail: Uint8Array, tailOffset: number): S
     throw new CorruptionError(name, 'footer offsets disagree with table size');
   }
   checkCrc(tail, name, 0, filterSize);
-  const filter = tail.slice(0, filterSize - 4);
+  // A copy: a view would keep the whole tail (the raw index too) alive in the cache.
+  const filter = copyBytes(tail, 0, filterSize - 4);
   const ix0 = filterSize;
   checkCrc(tail, name, ix0, ix0 + indexSize);
   const ix = new Reader(tail, name, ix0, ix0 + indexSize - 4);
