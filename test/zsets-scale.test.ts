@@ -15,6 +15,8 @@ import type { EngineWrite } from '../src/types/engine-api.ts';
 import { Keyspace } from '../src/types/keyspace.ts';
 import { SetValue } from '../src/types/set-value.ts';
 import { ZSetValue } from '../src/types/zset-value.ts';
+import { BUCKET } from '../src/types/zset-rank.ts';
+import { readVarint } from '../src/types/varint.ts';
 
 const N = 20_000;
 const open: Keyspace[] = [];
@@ -255,6 +257,42 @@ describe('split sorted sets at scale', () => {
     expect(await call(p, ['ZREMRANGEBYSCORE', 'z', '500', '502'])).toBe(3);
     expect(records(p.batches)).toBe(7);
     expect(p.ks.usedMemory()).toBeLessThan(500);
+  });
+
+  it('keeps rank reads short after a batched load: every oversized rank bucket is re-cut', async () => {
+    const p = await openKs(new MemoryStore());
+    // Scores are a permutation of 0..N-1 and every batch spreads over the whole range, so all
+    // buckets outgrow their bound together (one re-cut per commit would leave most of them big).
+    const score = (j: number) => (j * 7919) % N;
+    const memberOf = new Map<number, string>();
+    for (let i = 0; i < N; i += 1000) {
+      const args = ['ZADD', 'z'];
+      for (let j = i; j < i + 1000; j++) {
+        args.push(String(score(j)), `m${j}`);
+        memberOf.set(score(j), `m${j}`);
+      }
+      await call(p, args);
+    }
+    const v = p.ks.lookup(0, 'z', Date.now())!.value as ZSetValue;
+    await v.rank!.settled();
+    const at = Math.floor(N * 0.9);
+    const want = Array.from({ length: 10 }, (_, i) => memberOf.get(at + i));
+    expect(await call(p, ['ZRANGE', 'z', String(at), String(at + 9)])).toEqual(want);
+    await v.rank!.settled();
+    // Every bucket is within its bound (the stored form: varint length, bound, varint count).
+    const b = Buffer.from(v.rank!.encode());
+    const counts: number[] = [];
+    for (let pos = 0; pos < b.length; ) {
+      const [len, next] = readVarint(b, pos);
+      const [count, after] = readVarint(b, next + len);
+      counts.push(count);
+      pos = after;
+    }
+    expect(counts.reduce((a, c) => a + c, 0)).toBe(N);
+    expect(Math.max(...counts)).toBeLessThanOrEqual(4 * BUCKET);
+    reset(p);
+    expect(await call(p, ['ZRANGE', 'z', String(at), String(at + 9)])).toEqual(want);
+    expect(p.scanned.n).toBeLessThanOrEqual(4 * BUCKET + 10);
   });
 
   it('serves lexicographic ranges of a big equal-score set from the member records', async () => {

@@ -201,6 +201,8 @@ export class ZSetView {
       }
       return undefined;
     }
+    // No uncommitted changes here, so the engine holds what the counts hold.
+    if (idx.wantsSplit) this.splitRank(idx);
     return idx;
   }
 
@@ -559,15 +561,18 @@ export class ZSetView {
       ks.collectionChanged(this.g.db, this.key, this.e, records, this.rehomed);
       this.rehomed = false;
     }
+    // Once this commit's records are in the engine: a recount's snapshot must hold what the
+    // counts already hold.
     const idx = this.v.rank;
-    if (idx?.wantsSplit) {
-      // In the background, once this commit's records are in the engine (the recount's
-      // snapshot must hold what the counts already hold).
-      const v = this.v;
-      void idx.split(ks.engine, this.sPrefix).then(() => {
-        if (idx.broken && v.rank === idx) v.rank = undefined;
-      });
-    }
+    if (idx?.wantsSplit) this.splitRank(idx);
+  }
+
+  /** Re-cuts the index's oversized buckets in the background (RankIndex.split). */
+  private splitRank(idx: RankIndex): void {
+    const v = this.v;
+    void idx.split(this.g.ks.engine, this.sPrefix).then(() => {
+      if (idx.broken && v.rank === idx) v.rank = undefined;
+    });
   }
 }
 

@@ -36,7 +36,8 @@ export class RankIndex {
   /** The index is unusable (a recount failed): the caller drops it. */
   broken = false;
   private recount: Recount | undefined;
-  private splitting: Promise<void> = Promise.resolve();
+  /** The running re-cut of oversized buckets (split). */
+  private splitting: Promise<void> | undefined;
   /** Some bucket may be over MAX_BUCKET (set by change(), rechecked after each re-cut). */
   private oversized = false;
 
@@ -89,9 +90,12 @@ export class RankIndex {
     return b;
   }
 
-  /** Exact now, so fit to be stored: counted, not broken, no re-cut under way. */
+  /**
+   * Exact now, so fit to be stored: counted and not broken. A re-cut under way does not matter:
+   * the bucket being re-cut keeps its exact count until its new buckets replace it.
+   */
   get storable(): boolean {
-    return this.ready && !this.broken && !this.recount;
+    return this.ready && !this.broken;
   }
 
   get total(): number {
@@ -110,7 +114,7 @@ export class RankIndex {
 
   /** Whether a bucket outgrew its bound and no recount is running. */
   get wantsSplit(): boolean {
-    return this.ready && !this.recount && this.oversized;
+    return this.ready && !this.recount && !this.splitting && this.oversized;
   }
 
   /** The bucket holding ascending rank `rank`: where it starts, and how many records precede it. */
@@ -168,17 +172,34 @@ export class RankIndex {
     }
   }
 
-  /** Re-cuts the first oversized bucket (ZSetView.commit calls this when wantsSplit). */
+  /**
+   * Re-cuts every oversized bucket, one after another, in the background (ZSetView calls this
+   * when wantsSplit, after a commit or before a rank read). All of them, not one per commit:
+   * a batched load outgrows buckets faster than that, and a set that is only read would keep
+   * them, each rank read then scanning through thousands of records.
+   */
   split(engine: EngineLike, prefix: string): Promise<void> {
-    const i = this.counts.findIndex((c) => c > MAX_BUCKET);
-    if (i < 0) this.oversized = false;
-    else this.splitting = this.recountBucket(engine, prefix, this.bounds[i]!);
+    this.splitting = (async () => {
+      try {
+        // Re-cut buckets replace bucket i, so the search goes on from there.
+        for (let i = this.nextOversized(0); i >= 0 && !this.broken; i = this.nextOversized(i)) {
+          await this.recountBucket(engine, prefix, this.bounds[i]!);
+        }
+      } finally {
+        this.splitting = undefined;
+      }
+    })();
     return this.splitting;
+  }
+
+  private nextOversized(from: number): number {
+    for (let i = from; i < this.counts.length; i++) if (this.counts[i]! > MAX_BUCKET) return i;
+    return -1;
   }
 
   /** Resolves when no background split is running (tests). */
   settled(): Promise<void> {
-    return this.splitting;
+    return this.splitting ?? Promise.resolve();
   }
 
   private change(suffix: string, d: number): void {
