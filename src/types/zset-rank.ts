@@ -112,7 +112,7 @@ export class RankIndex {
     this.change(suffix, -1);
   }
 
-  /** Whether a bucket outgrew its bound and no recount is running. */
+  /** Whether a bucket outgrew its bound and no recount or re-cut is running. */
   get wantsSplit(): boolean {
     return this.ready && !this.recount && !this.splitting && this.oversized;
   }
@@ -185,6 +185,8 @@ export class RankIndex {
         for (let i = this.nextOversized(0); i >= 0 && !this.broken; i = this.nextOversized(i)) {
           await this.recountBucket(engine, prefix, this.bounds[i]!);
         }
+        // Buckets before the last re-cut one may have grown meanwhile: the next call takes them.
+        this.oversized = this.nextOversized(0) >= 0;
       } finally {
         this.splitting = undefined;
       }
