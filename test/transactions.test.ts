@@ -115,6 +115,11 @@ const CASES: [string, Step[], string[]][] = [
     [1, cmd('SWAPDB', '0', '1')],
     [0, cmd('EXEC') + cmd('GET', 's')],
   ], ['+OK\r\n+OK\r\n+OK\r\n+OK\r\n+OK\r\n+OK\r\n+QUEUED\r\n*-1\r\n$3\r\nin1\r\n', '+OK\r\n']],
+  ['swapdb of a db with itself touches no watched key', [
+    [0, flush + cmd('SET', 's', 'v') + cmd('WATCH', 's') + cmd('MULTI') + cmd('PING')],
+    [1, cmd('SWAPDB', '0', '0')],
+    [0, cmd('EXEC')],
+  ], ['+OK\r\n+OK\r\n+OK\r\n+OK\r\n+QUEUED\r\n*1\r\n+PONG\r\n', '+OK\r\n']],
   ['a key expiring after WATCH fails EXEC; a stale key does not', [
     [0, flush + cmd('SET', 'e', 'v', 'PX', '100') + cmd('WATCH', 'e') + cmd('MULTI') + cmd('PING')],
     ['sleep', 200],

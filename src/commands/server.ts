@@ -154,6 +154,8 @@ export const commands: CommandModule = {
     if (b === undefined) return new ErrorReply('ERR invalid second DB index');
     const n = ctx.keyspace.databases;
     if (a < 0 || a >= n || b < 0 || b >= n) return new ErrorReply('ERR DB index is out of range');
+    // Redis's dbSwapDatabases returns at once for one db: no watched key is touched.
+    if (a === b) return OK;
     await loadWatched(ctx.server, [a, b]);
     const now = Date.now();
     touchWatchedIn(ctx.server, a, b, now);
