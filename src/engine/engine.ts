@@ -346,6 +346,8 @@ export class Engine implements TableSource {
     this.manifest = { ...this.manifest, fences: [...fences].sort((a, b) => a - b) };
     this._lastSeq = maxSeq;
     this._durableSeq = maxSeq;
+    // Replayed versions are in the store already: a rewrite of one must be logged anew.
+    this.walSealedSeq = maxSeq;
   }
 
   private async readLatestManifest(): Promise<[number, ManifestData]> {

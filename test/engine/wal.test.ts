@@ -93,6 +93,23 @@ it('logs a key rewritten before the next WAL object once, in its newest state, a
   expect(again.lastSeq).toBe(engine.lastSeq);
 });
 
+it('logs a rewrite of a key recovered from the WAL (the recovered version is not queued)', async () => {
+  const { engine, store } = await start({ flushIntervalMs: 5 });
+  await engine.awaitDurable(engine.put('k', Buffer.from('v1')));
+  await engine.abandon();
+  // Recovered into the memtable from the WAL, then rewritten in place.
+  const second = await Engine.open({ store, workers: 'inline', gcIntervalMs: 0, flushIntervalMs: 5 });
+  open.push(second);
+  expect(Buffer.from((await second.get('k'))!).toString()).toBe('v1');
+  const seq = second.put('k', Buffer.from('v2'));
+  await second.flush();
+  expect(second.durableSeq).toBeGreaterThanOrEqual(seq);
+  await second.abandon();
+  const third = await Engine.open({ store, workers: 'inline', gcIntervalMs: 0 });
+  open.push(third);
+  expect(Buffer.from((await third.get('k'))!).toString()).toBe('v2');
+});
+
 it('resolves durability waiters in sequence order', async () => {
   const { engine } = await start({ flushIntervalMs: 20 });
   const seqs = Array.from({ length: 50 }, (_, i) => engine.put(`k${i}`, Buffer.from(String(i))));
