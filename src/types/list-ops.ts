@@ -243,7 +243,7 @@ function endEntries(l: ListValue, where: Where): NodeEntry[] | undefined {
 
 /**
  * One push that stays in the end node, whose record the last push left (EndCache.node):
- * extends those bytes. False when that record is not at hand or the element goes elsewhere.
+ * extends that record. False when it is not at hand or the element goes elsewhere.
  */
 function pushOntoEndNode(r: ListRef, elem: string, where: Where): boolean {
   const l = r.l;
