@@ -21,7 +21,7 @@ import type { CompactInput } from './tasks.ts';
 import { decodeWal, fenceObject, KIND_DATA, KIND_FENCE, newWalBuffer, sealWal } from './wal.ts';
 import { WorkerPool } from './worker-pool.ts';
 import { type Entry, isLive, type Version, type WriteOp } from './version.ts';
-import { copyBytes } from '../util/bytes.ts';
+import { copyBytes, ownBytes } from '../util/bytes.ts';
 
 export interface EngineOptions {
   store: ObjectStore;
@@ -155,7 +155,8 @@ export class Engine implements TableSource {
   private walPendingBytes = 0;
   /** lastSeq when the last WAL object was sealed: versions with a higher seq are queued. */
   private walSealedSeq = 0;
-  private walBufLastSeq = 0;
+  /** Seq of the last write queued for the WAL: what the next object makes durable. */
+  private walQueuedSeq = 0;
   private nextWalId = 1;
   private walInFlight: { id: number; bytes: number; done: Promise<void> } | undefined;
   private walTimer: NodeJS.Timeout | undefined;
@@ -391,7 +392,7 @@ export class Engine implements TableSource {
       else this.queueWal(op.key, v);
     }
     if (wal) {
-      this.walBufLastSeq = seq;
+      this.walQueuedSeq = seq;
       this.scheduleWalFlush();
     }
     this.maybeFreeze();
@@ -547,7 +548,7 @@ export class Engine implements TableSource {
       for (const [key, chain] of m.entries()) this.queueWal(key, chain);
     }
     if (this.walKeys.length === 0) this.advanceDurable(this._lastSeq);
-    else this.walBufLastSeq = this._lastSeq;
+    else this.walQueuedSeq = this._lastSeq;
     this.scheduleWalFlush();
   }
 
@@ -579,7 +580,7 @@ export class Engine implements TableSource {
     this.walPendingBytes = 0;
     const { epoch, writerId } = this.manifest;
     const bytes = sealWal(w, KIND_DATA, epoch, writerId);
-    const lastSeq = this.walBufLastSeq;
+    const lastSeq = this.walQueuedSeq;
     this.walSealedSeq = this._lastSeq;
     this.memtable.logged += bytes.length;
     const id = this.nextWalId++;
@@ -1418,12 +1419,6 @@ function overlappingRun(ssts: SstMeta[], start: string | undefined, end: string 
 
 function overlaps(s: SstMeta, start: string | undefined, end: string | undefined): boolean {
   return (start === undefined || s.last >= start) && (end === undefined || s.first < end);
-}
-
-/** A buffer that owns its whole ArrayBuffer, so it can be transferred to a worker. */
-function ownBytes(b: Uint8Array): Uint8Array {
-  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength) return b;
-  return copyBytes(b);
 }
 
 /** Encodes a frozen memtable for the worker (unsorted: it sorts), yielding every few ms. */

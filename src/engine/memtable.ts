@@ -1,5 +1,5 @@
 import { type Version, versionCost } from './version.ts';
-import { copyBytes } from '../util/bytes.ts';
+import { ownBytes } from '../util/bytes.ts';
 
 /** Values up to this size are copied into the table's own chunks; bigger ones get their own memory. */
 const ARENA_VALUE_MAX = 4096;
@@ -91,7 +91,7 @@ export class Memtable {
   /** The value as the table keeps it: in the arena, or with memory of its own. */
   private own(v: Uint8Array): Uint8Array {
     const n = v.length;
-    if (n > ARENA_VALUE_MAX) return v.byteLength === v.buffer.byteLength ? v : copyBytes(v);
+    if (n > ARENA_VALUE_MAX) return ownBytes(v);
     if (this.chunk === undefined || this.chunkPos + n > ARENA_CHUNK) {
       this.chunk = Buffer.allocUnsafeSlow(ARENA_CHUNK);
       this.chunkPos = 0;

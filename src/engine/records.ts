@@ -4,7 +4,6 @@
  */
 import { type Reader, Writer } from './codec.ts';
 import type { Entry, Version } from './version.ts';
-import { copyBytes } from '../util/bytes.ts';
 
 const FLAG_TOMBSTONE = 1;
 const FLAG_EXPIRES = 2;
@@ -21,16 +20,15 @@ export function writeEntry(w: Writer, key: string, v: Version): void {
   }
 }
 
-/** Values are copied out so they do not pin the (possibly large) source buffer. */
-export function readEntry(r: Reader, copyValue = true): Entry {
+/** Values are views of the reader's bytes: whoever keeps one copies it (the memtable does). */
+export function readEntry(r: Reader): Entry {
   const flags = r.u8();
   const key = r.binary(r.varint());
   const seq = r.varint();
   const expireAt = flags & FLAG_EXPIRES ? r.varint() : 0;
   let value: Uint8Array | undefined;
   if (!(flags & FLAG_TOMBSTONE)) {
-    const b = r.bytes(r.varint());
-    value = copyValue ? copyBytes(b) : b;
+    value = r.bytes(r.varint());
   }
   return { key, seq, expireAt, value };
 }

@@ -60,7 +60,7 @@ function buildTable(task: BuildTask): BuiltSst | undefined {
   const offsets: number[] = [];
   while (!r.done) {
     offsets.push(r.pos);
-    keys.push(readEntry(r, false).key);
+    keys.push(readEntry(r).key);
   }
   const order = keys.map((_, i) => i);
   // Stable sort by key keeps each key's versions newest first.
@@ -70,7 +70,7 @@ function buildTable(task: BuildTask): BuiltSst | undefined {
   for (const i of order) {
     if (drop.drops(keys[i]!)) continue;
     r.pos = offsets[i]!;
-    const e = readEntry(r, false);
+    const e = readEntry(r);
     b.add(e.key, e);
   }
   return b.count > 0 ? b.finish() : undefined;

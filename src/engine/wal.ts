@@ -60,7 +60,6 @@ export function decodeWal(name: string, bytes: Uint8Array): WalObject {
   const epoch = r.u64();
   const writerId = r.u64();
   const entries: Entry[] = [];
-  // Views of the object's bytes: the memtable copies what it keeps.
-  while (!r.done) entries.push(readEntry(r, false));
+  while (!r.done) entries.push(readEntry(r));
   return { kind, epoch, writerId, entries };
 }
