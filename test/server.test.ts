@@ -366,6 +366,9 @@ describe('INFO and stats', () => {
 
   it('MONITOR streams commands in Redis format with AUTH redacted', async () => {
     const m = new Redis({ port: shale.port });
+    // ioredis enters monitoring mode a microtask after MONITOR's +OK; a feed line for m's own
+    // ready-check INFO arriving in the same read would be taken as a stray reply. Wait for it.
+    await m.ping();
     const lines: string[] = [];
     const mon = await m.monitor();
     mon.on('monitor', (time: string, args: string[], source: string, database: string) => lines.push(`${time} [${database} ${source}] ${args.join(' ')}`));
