@@ -18,13 +18,18 @@ import type { CommandModule, ExecContext } from './types.ts';
 /** Redis's SPOP_MOVE_STRATEGY_MUL: above this ratio SPOP rebuilds the set from what remains. */
 const SPOP_MOVE_STRATEGY_MUL = 5;
 
+/** args[from..], each once (a single member, the common case, needs no Set). */
+function distinctFrom(args: string[], from: number): string[] {
+  return args.length === from + 1 ? [args[from]!] : [...new Set(args.slice(from))];
+}
+
 function sadd(ctx: ExecContext, args: string[]): Maybe<Reply> {
   const key = args[1]!;
   return guarded(ctx, [key], (g) => {
     const s = setAt(g, key, true);
     if (s === 'wrongtype') return WRONGTYPE;
     const view = s ?? SetView.create(g, key);
-    const uniq = [...new Set(args.slice(2))];
+    const uniq = distinctFrom(args, 2);
     return map(view.hasMany(uniq), (present) => {
       const added = uniq.filter((_, i) => !present[i]);
       g.check();
@@ -41,7 +46,7 @@ function srem(ctx: ExecContext, args: string[]): Maybe<Reply> {
     const s = setAt(g, key, true);
     if (s === 'wrongtype') return WRONGTYPE;
     if (!s) return 0;
-    const uniq = [...new Set(args.slice(2))];
+    const uniq = distinctFrom(args, 2);
     return map(s.hasMany(uniq), (present) => {
       const gone = uniq.filter((_, i) => present[i]);
       g.check();

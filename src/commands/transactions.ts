@@ -5,7 +5,8 @@
  * the data layer calls for every modified key (see server.ts: keyspace.onKeyModified).
  */
 import { ErrorReply, NullArray, OK, type Reply } from '../resp/reply.ts';
-import { call, keysOf } from '../server/dispatch.ts';
+import { call } from '../server/dispatch.ts';
+import { extractKeys } from '../server/keys.ts';
 import type { ClientState, ServerState } from '../server/state.ts';
 import type { CommandModule } from './types.ts';
 
@@ -44,7 +45,7 @@ async function exec(server: ServerState, c: ClientState): Promise<Reply> {
   const byDb = new Map<number, string[]>();
   for (const q of queued) {
     if (q.def.name === 'select') break; // keys after a SELECT are loaded by call() below
-    const keys = keysOf(q.def, q.argv);
+    const keys = extractKeys(q.def, q.argv);
     if (keys.length) byDb.set(db, [...(byDb.get(db) ?? []), ...keys]);
   }
   // Watched keys too: one that expired since WATCH is deleted (and reported) when looked at.

@@ -1,5 +1,6 @@
 import { type Version, versionCost } from './version.ts';
 import { ownBytes } from '../util/bytes.ts';
+import { writeLatin1 } from '../util/latin1.ts';
 
 /** Values up to this size are copied into the table's own chunks; bigger ones get their own memory. */
 const ARENA_VALUE_MAX = 4096;
@@ -51,9 +52,9 @@ export class Memtable {
    * Stores a version and returns the chain node holding it. oldestSnapshot: the smallest open
    * snapshot seq, or Infinity when none is open.
    */
-  apply(key: string, seq: number, value: Uint8Array | undefined, expireAt: number, oldestSnapshot: number): Chain {
+  apply(key: string, seq: number, written: Uint8Array | string | undefined, expireAt: number, oldestSnapshot: number): Chain {
     const prev = this.index.get(key);
-    if (value !== undefined) value = this.own(value);
+    const value = written === undefined ? undefined : this.own(written);
     this.bytes += heldCost(key, value);
     this.replacedSeq = 0;
     if (seq < this.minSeq) this.minSeq = seq;
@@ -89,15 +90,16 @@ export class Memtable {
   }
 
   /** The value as the table keeps it: in the arena, or with memory of its own. */
-  private own(v: Uint8Array): Uint8Array {
+  private own(v: Uint8Array | string): Uint8Array {
     const n = v.length;
-    if (n > ARENA_VALUE_MAX) return ownBytes(v);
+    if (n > ARENA_VALUE_MAX) return typeof v === 'string' ? ownString(v) : ownBytes(v);
     if (this.chunk === undefined || this.chunkPos + n > ARENA_CHUNK) {
       this.chunk = Buffer.allocUnsafeSlow(ARENA_CHUNK);
       this.chunkPos = 0;
     }
     const at = this.chunkPos;
-    this.chunk.set(v, at);
+    if (typeof v === 'string') writeLatin1(this.chunk, at, v);
+    else this.chunk.set(v, at);
     this.chunkPos = at + n;
     this.bytes += n;
     return this.chunk.subarray(at, at + n);
@@ -133,6 +135,13 @@ export class Memtable {
     }
     return this.order;
   }
+}
+
+/** A binary string's bytes in memory of their own (Buffer.from would take a pool slice). */
+function ownString(s: string): Uint8Array {
+  const b = Buffer.allocUnsafeSlow(s.length);
+  writeLatin1(b, 0, s);
+  return b;
 }
 
 /** How much bigger than the next smaller one a sorted array of a memtable stays. */

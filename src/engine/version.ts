@@ -12,10 +12,13 @@ export interface Entry extends Version {
   key: string;
 }
 
-/** What one write op says; a missing value deletes the key. */
+/**
+ * What one write op says; a missing value deletes the key. A string value is binary (one byte
+ * per char): the memtable writes it into its arena, which spares a buffer made only to be copied.
+ */
 export interface WriteOp {
   key: string;
-  value?: Uint8Array;
+  value?: Uint8Array | string;
   /** Milliseconds since the epoch; omitted or 0 means no expiry. */
   expireAt?: number;
 }

@@ -5,6 +5,7 @@
  */
 import raw from './command-table.json' with { type: 'json' };
 import type { Handler } from '../commands/types.ts';
+import { onlyKeyPos } from './keys.ts';
 
 export interface KeySpec {
   flags: string[];
@@ -48,6 +49,10 @@ export interface CommandDef {
   acl: string[];
   range: [number, number, number];
   keySpecs: KeySpec[];
+  /** Position of the command's only key when its key specs say just that (GET, LPUSH...), else -1. */
+  keyPos: number;
+  /** flags.has('write'), asked several times per command. */
+  write: boolean;
   group: string;
   since: string;
   docFlags: string[];
@@ -67,6 +72,8 @@ function build(name: string, r: RawDef, parent: CommandDef | undefined): Command
     acl: r.acl,
     range: r.range,
     keySpecs: r.keySpecs,
+    keyPos: onlyKeyPos(parent ? `${parent.name}|${name}` : name, r.keySpecs),
+    write: r.flags.includes('write'),
     group: r.group,
     since: r.since,
     docFlags: r.docFlags ?? [],

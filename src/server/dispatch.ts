@@ -84,7 +84,7 @@ export function execute(server: ServerState, client: ClientState, argv: string[]
     // Postponed like Redis's blockPostponeClient: re-checked once the pause ends.
     return server.waitUnpause().then(() => execute(server, client, argv));
   }
-  const r = call(server, client, def, argv);
+  const r = call(server, client, def, argv, false, now);
   // Redis's handleClientsBlockedOnKeys: clients blocked on keys this command wrote are served now.
   if (r) return r.then(() => serveReady(server));
   serveReady(server);
@@ -95,22 +95,17 @@ function queuedDenyoom(client: ClientState): boolean {
 }
 
 function queuedWrites(client: ClientState): boolean {
-  return client.multi?.some((q) => q.def.flags.has('write') || q.def.flags.has('may_replicate')) ?? false;
-}
-
-/** Keys of a request, for prefetching into the hot set. */
-export function keysOf(def: CommandDef, argv: string[]): string[] {
-  return def.keySpecs.length === 0 ? [] : extractKeys(def, argv);
+  return client.multi?.some((q) => q.def.write || q.def.flags.has('may_replicate')) ?? false;
 }
 
 /**
  * Runs a command that passed all checks: prefetch, handler, bookkeeping. With prefetched=true
  * the caller (EXEC) already loaded the keys and the handler runs at once.
  */
-export function call(server: ServerState, client: ClientState, def: CommandDef, argv: string[], prefetched = false): void | Promise<void> {
+export function call(server: ServerState, client: ClientState, def: CommandDef, argv: string[], prefetched = false, now?: number): void | Promise<void> {
   client.lastCommand = def.fullname;
-  const keys = keysOf(def, argv);
-  if (keys.length === 0) return run(server, client, def, argv, keys, prefetched);
+  const keys = extractKeys(def, argv);
+  if (keys.length === 0) return run(server, client, def, argv, keys, prefetched, undefined, now);
   const locks = server.keyLocks;
   if (locks.idle) {
     // Nothing is locked: run at once and take the keys only if the command goes async. Nothing
@@ -123,7 +118,7 @@ export function call(server: ServerState, client: ClientState, def: CommandDef, 
       held = undefined;
       released = true;
     };
-    const r = run(server, client, def, argv, keys, prefetched, release);
+    const r = run(server, client, def, argv, keys, prefetched, release, now);
     if (!r || released) return r;
     held = lockNames(client.db, keys);
     locks.take(held);
@@ -156,11 +151,12 @@ function lockNames(db: number, keys: string[]): string[] {
   return keys.map((k) => `${db}\0${k}`);
 }
 
-function run(server: ServerState, client: ClientState, def: CommandDef, argv: string[], keys: string[], prefetched: boolean, unlock?: () => void): void | Promise<void> {
+/** now: the dispatcher's clock reading when the command runs at once (one read per command). */
+function run(server: ServerState, client: ClientState, def: CommandDef, argv: string[], keys: string[], prefetched: boolean, unlock?: () => void, now?: number): void | Promise<void> {
   if (!prefetched) {
     let p = keys.length > 0 ? server.keyspace.prefetch(client.db, keys) : undefined;
     // Engine backpressure: writers wait while the engine is over a limit.
-    if (def.flags.has('write')) {
+    if (def.write) {
       // Bounded: with the store down, a stalled write fails instead of hanging.
       let w = server.keyspace.waitForCapacity();
       if (w) w = boundStoreWait(w, server.config.num('store-timeout'), server.engine);
@@ -173,7 +169,7 @@ function run(server: ServerState, client: ClientState, def: CommandDef, argv: st
       );
     }
   }
-  const ctx: ExecContext = { client, server, keyspace: server.keyspace, db: client.db, now: Date.now() };
+  const ctx: ExecContext = { client, server, keyspace: server.keyspace, db: client.db, now: now ?? Date.now() };
   const start = performance.now();
   let result: Reply | Promise<Reply>;
   try {
@@ -209,7 +205,7 @@ function blocked(server: ServerState, client: ClientState, def: CommandDef, argv
 function durable(server: ServerState, client: ClientState, def: CommandDef, argv: string[], r: Reply, start: number): void | Promise<void> {
   const usec = Math.round((performance.now() - start) * 1000);
   const e = server.engine;
-  if (e && def.flags.has('write')) client.woff = e.lastSeq;
+  if (e && def.write) client.woff = e.lastSeq;
   // Inside EXEC the transaction waits once, at its end.
   const seq = e && !client.capture && server.strict ? pendingSeq(e) : undefined;
   if (e && seq !== undefined) {
@@ -238,7 +234,7 @@ function finish(server: ServerState, client: ClientState, def: CommandDef, argv:
   if (r instanceof ErrorReply) {
     stat.failed++;
     server.stats.error(r.message);
-  } else if (def.flags.has('write')) {
+  } else if (def.write) {
     server.stats.dirty++;
   }
   if (r !== NO_REPLY) client.reply(r);

@@ -35,6 +35,7 @@ export function keyRefs(def: CommandDef, argv: string[], partial = true): KeyRef
 
 /** The key names of a request (duplicates kept; callers dedupe if they care). */
 export function extractKeys(def: CommandDef, argv: string[]): string[] {
+  if (def.keyPos >= 0) return def.keyPos < argv.length ? [argv[def.keyPos]!] : [];
   if (def.keySpecs.length === 0) return [];
   const refs = keyRefs(def, argv, true)!;
   return refs.map((r) => argv[r.pos]!);
@@ -84,6 +85,16 @@ function fromSpec(spec: KeySpec, argv: string[], argc: number): number[] | undef
   const out: number[] = [];
   for (let i = first; i <= last; i += step) out.push(i);
   return out;
+}
+
+/**
+ * The position of a command's only key when its specs say just that: one spec, a fixed index,
+ * one key (what extractKeys then returns without walking the spec), else -1.
+ */
+export function onlyKeyPos(fullname: string, specs: readonly KeySpec[]): number {
+  const s = specs.length === 1 && !SPECIAL[fullname] ? specs[0]! : undefined;
+  if (!s?.bs || !s.fk || !('index' in s.bs) || !('range' in s.fk) || s.fk.range[0] !== 0) return -1;
+  return s.flags.includes('NOT_KEY') || s.flags.includes('INCOMPLETE') ? -1 : s.bs.index;
 }
 
 /** Commands whose keys the specs cannot describe (Redis uses getkeys procs for them). */

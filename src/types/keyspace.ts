@@ -301,7 +301,7 @@ export class Keyspace {
     let waits: Promise<void>[] | undefined;
     if (d.fresh) return undefined;
     for (const key of keys) {
-      const pk = metaKey(d.ns, key);
+      const pk = this.pk(d, key);
       if (this.hot.has(pk) || this.missing.has(pk)) continue;
       (waits ??= []).push(this.load(d, key, pk));
     }
@@ -406,7 +406,7 @@ export class Keyspace {
 
   /** Re-measures a key's entry after it cached more of its value (a split list's ends). */
   remeasure(db: number, key: string, e: Entry): void {
-    const pk = metaKey(this.db(db).ns, key);
+    const pk = this.pk(this.db(db), key);
     if (this.hot.get(pk) === e) this.resize(pk, e);
   }
 
@@ -416,6 +416,22 @@ export class Keyspace {
     this.used += size - e.size;
     e.size = size;
     if (this.used > this.hotLimit) this.scheduleSpill();
+  }
+
+  private pkKey: string | undefined;
+  private pkNs = -1;
+  private pkLast = '';
+
+  /**
+   * The metadata key of `key` in d. A command asks for its key several times (prefetch,
+   * lookup, the write); the one it asked for last is kept, so the string is built and hashed
+   * once per command, not once per hot-set lookup.
+   */
+  private pk(d: Db, key: string): string {
+    if (key === this.pkKey && d.ns === this.pkNs) return this.pkLast;
+    this.pkKey = key;
+    this.pkNs = d.ns;
+    return (this.pkLast = metaKey(d.ns, key));
   }
 
   private current(d: Db, key: string, pk: string): Entry | undefined {
@@ -433,7 +449,7 @@ export class Keyspace {
    */
   lookup(db: number, key: string, now: number, touch = true): Entry | undefined {
     const d = this.db(db);
-    const pk = metaKey(d.ns, key);
+    const pk = this.pk(d, key);
     const e = this.current(d, key, pk);
     if (!e) return undefined;
     if (e.expireAt !== 0 && now > e.expireAt) {
@@ -519,7 +535,7 @@ export class Keyspace {
    */
   set(db: number, key: string, value: Value, expireAt = 0, opts: { enc?: StringEnc; split?: boolean } = {}): Entry {
     const d = this.db(db);
-    const pk = metaKey(d.ns, key);
+    const pk = this.pk(d, key);
     const old = this.current(d, key, pk);
     const batch: EngineWrite[] = [];
     if (old) this.dropOld(batch, d, key, old, expireAt);
@@ -562,7 +578,7 @@ export class Keyspace {
   /** DEL: returns whether the key existed (expired keys count as absent). */
   delete(db: number, key: string, now: number): boolean {
     const d = this.db(db);
-    const pk = metaKey(d.ns, key);
+    const pk = this.pk(d, key);
     const e = this.current(d, key, pk);
     if (!e) return false;
     const expired = e.expireAt !== 0 && now > e.expireAt;
@@ -583,7 +599,7 @@ export class Keyspace {
   /** Changes a live key's expiry (0 = PERSIST). A past time should be a delete instead. */
   setExpire(db: number, key: string, expireAt: number): void {
     const d = this.db(db);
-    const pk = metaKey(d.ns, key);
+    const pk = this.pk(d, key);
     const e = this.current(d, key, pk);
     if (!e) throw new KeyNotLoadedError(key);
     if (e.expireAt === expireAt) return;
@@ -601,7 +617,7 @@ export class Keyspace {
   /** Replaces a string value in place, keeping its TTL (APPEND, SETRANGE, INCR...). */
   setString(db: number, key: string, e: Entry, value: string, enc: StringEnc = 'auto'): void {
     const d = this.db(db);
-    const pk = metaKey(d.ns, key);
+    const pk = this.pk(d, key);
     this.markWritten(pk);
     this.write([this.metaRecord(pk, value, e.expireAt)]);
     e.value = value;
@@ -617,7 +633,7 @@ export class Keyspace {
    */
   hashChanged(db: number, key: string, e: Entry, changed: Iterable<string>, forceSplit = false): void {
     const d = this.db(db);
-    const pk = metaKey(d.ns, key);
+    const pk = this.pk(d, key);
     const h = e.value as HashValue;
     if (h.size === 0) {
       this.removeEntry(d, key, pk, e, 'delete');
@@ -660,7 +676,7 @@ export class Keyspace {
    */
   listChanged(db: number, key: string, e: Entry, records: EngineWrite[], rehomed = false): void {
     const d = this.db(db);
-    const pk = metaKey(d.ns, key);
+    const pk = this.pk(d, key);
     const l = e.value as ListValue;
     l.forgetEndNodes();
     if (rehomed) this.building.delete(elemPrefix(d.ns, key, l.version));
@@ -686,7 +702,7 @@ export class Keyspace {
    */
   collectionChanged(db: number, key: string, e: Entry, records: EngineWrite[], rehomed = false): void {
     const d = this.db(db);
-    const pk = metaKey(d.ns, key);
+    const pk = this.pk(d, key);
     const v = e.value as SetValue | ZSetValue;
     if (v.card === 0) {
       this.removeEntry(d, key, pk, e, 'delete');
@@ -743,7 +759,7 @@ export class Keyspace {
   /** Sets LRU/LFU state (RESTORE IDLETIME/FREQ). */
   setAccess(db: number, key: string, idleSeconds: number | undefined, freq: number | undefined): void {
     const d = this.db(db);
-    const e = this.hot.get(metaKey(d.ns, key));
+    const e = this.hot.get(this.pk(d, key));
     if (!e) return;
     const now = this.clock();
     if (idleSeconds !== undefined) e.atime = now - idleSeconds * 1000;

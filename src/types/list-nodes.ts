@@ -82,6 +82,12 @@ export function withEntry(node: string, elem: string, atStart: boolean): string 
   return atStart ? entry + node : node + entry;
 }
 
+/** A node's record (as a binary string) without its first (atStart) or last entry, `elem` (not isBig). */
+export function withoutEntry(node: string, elem: string, atStart: boolean): string {
+  const n = elem.length + 1;
+  return atStart ? node.slice(n) : node.slice(0, node.length - n);
+}
+
 /** A node's entries as views of its bytes (null: a marker). */
 export function decodeNode(v: Uint8Array, k: number): (Uint8Array | null)[] {
   if (k === 1) return [v];

@@ -14,9 +14,9 @@
 import { elemPrefix, fromBytes, toBytes as bytes } from './encoding.ts';
 import type { EngineWrite } from './engine-api.ts';
 import type { Keyspace } from './keyspace.ts';
-import { END_CACHE_ELEMENTS, fitsInline, ListValue, POS_BIAS, type Where } from './list.ts';
+import { END_CACHE_ELEMENTS, type EndCache, fitsInline, ListValue, POS_BIAS, type Where } from './list.ts';
 import { LIST_CHUNK, splitList } from './list-records.ts';
-import { bigKey, decodeNode, decodeNodes, entryOf, isBig, NodeBuilder, nodeKey, type NodeEntry, nodeOf, nodeRange, NODE_SLOTS, type NodeSpace, putNode, withEntry } from './list-nodes.ts';
+import { bigKey, decodeNode, decodeNodes, entryOf, isBig, NodeBuilder, nodeKey, type NodeEntry, nodeOf, nodeRange, NODE_SLOTS, type NodeSpace, putNode, withEntry, withoutEntry } from './list-nodes.ts';
 import type { Entry } from './values.ts';
 
 export type { Where };
@@ -257,7 +257,7 @@ function pushOntoEndNode(r: ListRef, elem: string, where: Where): boolean {
   l.count++;
   c.push(elem);
   const key = c.nodeKey;
-  r.ks.listChanged(r.db, r.key, r.e, [{ key, value: bytes(node) }]);
+  r.ks.listChanged(r.db, r.key, r.e, [{ key, value: node }]);
   c.node = node;
   c.nodeKey = key;
   return true;
@@ -291,11 +291,15 @@ function pushNodes(r: ListRef, elems: string[], where: Where, entries: NodeEntry
   if (dirty) putNode(s, node, entries, records);
   const endNode = dirty && k > 1 ? records[records.length - 1]! : undefined;
   r.ks.listChanged(r.db, r.key, r.e, records);
-  if (endNode) {
-    l.end(where).node = fromBytes(endNode.value!);
-    l.end(where).nodeKey = endNode.key;
-  }
+  if (endNode) keepEndNode(l.end(where), endNode);
   return l.length;
+}
+
+/** Keeps the record just written for the node at an end (EndCache.node). */
+function keepEndNode(c: EndCache, record: EngineWrite): void {
+  const v = record.value!;
+  c.node = typeof v === 'string' ? v : fromBytes(v);
+  c.nodeKey = record.key;
 }
 
 /** Persists an inline list after a change, splitting it when it outgrew one node. */
@@ -322,6 +326,10 @@ export function pop(r: ListRef, where: Where, n: number): string[] | Promise<str
     r.ks.listChanged(r.db, r.key, r.e, []);
     return out;
   }
+  if (n === 1) {
+    const elem = popOffEndNode(r, where);
+    if (elem !== undefined) return [elem];
+  }
   const need = nodeReach(l, where, n);
   if (l.end(where).length >= need) return popCached(r, where, n);
   return pinned(r, async () => {
@@ -334,9 +342,36 @@ export function pop(r: ListRef, where: Where, n: number): string[] | Promise<str
 function popCached(r: ListRef, where: Where, n: number): string[] {
   const records: EngineWrite[] = [];
   const out = popRecords(r, where, n, records);
-  r.l.end(where).cap();
+  const c = r.l.end(where);
+  c.cap();
+  // The last record rewrites the node now at this end, unless that node emptied.
+  const last = records[records.length - 1];
   r.ks.listChanged(r.db, r.key, r.e, records);
+  if (last?.value !== undefined && r.l.slots > 1) keepEndNode(c, last);
   return out;
+}
+
+/**
+ * One pop that leaves the end node non-empty, whose record the last push or pop left
+ * (EndCache.node): cuts the entry off that record. Undefined when it is not at hand, the
+ * element is big, or the node would empty.
+ */
+function popOffEndNode(r: ListRef, where: Where): string | undefined {
+  const l = r.l;
+  const c = l.end(where);
+  const k = l.slots;
+  if (!c.node || k === 1 || c.length === 0 || l.count < 2) return undefined;
+  const pos = where === 'head' ? l.head : l.head + l.count - 1;
+  if (nodeOf(pos, k) !== nodeOf(where === 'head' ? pos + 1 : pos - 1, k)) return undefined;
+  const elem = c.at(0);
+  if (isBig(elem, k)) return undefined;
+  const node = withoutEntry(c.node, elem, where === 'head');
+  const key = c.nodeKey;
+  l.take(where);
+  r.ks.listChanged(r.db, r.key, r.e, [{ key, value: node }]);
+  c.node = node;
+  c.nodeKey = key;
+  return elem;
 }
 
 /**

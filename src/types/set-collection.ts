@@ -35,7 +35,12 @@ export class Guard {
   readonly ks: Keyspace;
   readonly db: number;
   private readonly d: Db;
-  private readonly seen = new Map<string, Entry | undefined>();
+  // The keys looked up, with what they held: the first in fields (most commands have one key).
+  private key0: string | undefined;
+  private entry0: Entry | undefined;
+  private more: Map<string, Entry | undefined> | undefined;
+  /** True while the handler runs synchronously: nothing else can have changed its keys. */
+  sync = true;
 
   constructor(ctx: ExecContext, db = ctx.db) {
     this.ctx = ctx;
@@ -46,15 +51,21 @@ export class Guard {
 
   /** lookupKeyRead (counts a keyspace hit or miss). */
   read(key: string): Entry | undefined {
-    const e = readKey(this.ctx, key);
-    this.seen.set(key, e);
-    return e;
+    return this.saw(key, readKey(this.ctx, key));
   }
 
   /** lookupKeyWrite. */
   write(key: string): Entry | undefined {
-    const e = writeKey(this.ctx, key);
-    this.seen.set(key, e);
+    return this.saw(key, writeKey(this.ctx, key));
+  }
+
+  private saw(key: string, e: Entry | undefined): Entry | undefined {
+    if (this.key0 === undefined || this.key0 === key) {
+      this.key0 = key;
+      this.entry0 = e;
+    } else {
+      (this.more ??= new Map()).set(key, e);
+    }
     return e;
   }
 
@@ -65,17 +76,23 @@ export class Guard {
 
   /** Throws Stale unless every key looked at is still exactly as it was. Call right before writing. */
   check(): void {
+    if (this.sync || this.key0 === undefined) return;
     const ks = this.ks;
     if (ks.dbs[this.db] !== this.d) throw new Stale();
-    for (const [key, e] of this.seen) {
-      const pk = metaKey(this.d.ns, key);
-      if (ks.hot.get(pk) !== e) throw new Stale();
-      if (!e && !ks.missing.has(pk) && !this.d.fresh) throw new Stale();
-    }
+    this.checkKey(this.key0, this.entry0);
+    if (this.more) for (const [key, e] of this.more) this.checkKey(key, e);
+  }
+
+  private checkKey(key: string, e: Entry | undefined): void {
+    const ks = this.ks;
+    const pk = metaKey(this.d.ns, key);
+    if (ks.hot.get(pk) !== e) throw new Stale();
+    if (!e && !ks.missing.has(pk) && !this.d.fresh) throw new Stale();
   }
 
   keys(): string[] {
-    return [...this.seen.keys()];
+    if (this.key0 === undefined) return [];
+    return this.more ? [this.key0, ...this.more.keys()] : [this.key0];
   }
 }
 
@@ -89,7 +106,7 @@ export function guarded(ctx: ExecContext, keys: readonly string[], run: (g: Guar
   const g = new Guard(ctx);
   let first: Promise<Reply>;
   try {
-    const r = run(g);
+    const r = runSync(g, run);
     if (!(r instanceof Promise)) return r;
     first = r;
   } catch (e) {
@@ -97,6 +114,15 @@ export function guarded(ctx: ExecContext, keys: readonly string[], run: (g: Guar
     first = Promise.reject(e as Error);
   }
   return retrying(ctx, keys, run, g, first);
+}
+
+/** Runs the handler's synchronous part with check() a no-op, then arms check() for the rest. */
+function runSync(g: Guard, run: (g: Guard) => Maybe<Reply>): Maybe<Reply> {
+  try {
+    return run(g);
+  } finally {
+    g.sync = false;
+  }
 }
 
 function retryable(e: unknown): boolean {
@@ -116,7 +142,7 @@ async function retrying(ctx: ExecContext, keys: readonly string[], run: (g: Guar
       }
       g = new Guard(ctx);
       try {
-        attempt = run(g);
+        attempt = runSync(g, run);
       } catch (e) {
         attempt = Promise.reject(e as Error);
       }

@@ -108,4 +108,18 @@ describe('Memtable values', () => {
     expect(t.bytes - before).toBeGreaterThanOrEqual(1000 * 100);
     expect(t.get('hot', Infinity)!.value![0]).toBe(999 % 256);
   });
+
+  it('take binary strings as their bytes, small ones into a chunk and large ones into memory of their own', () => {
+    const t = new Memtable();
+    const small = String.fromCharCode(0, 1, 200, 255) + 'x'.repeat(60);
+    const large = '\xff'.repeat(5000);
+    t.apply('s', 1, small, 0, Infinity);
+    t.apply('l', 2, large, 0, Infinity);
+    const s = t.get('s', Infinity)!.value!;
+    const l = t.get('l', Infinity)!.value!;
+    expect(Buffer.from(s)).toEqual(Buffer.from(small, 'latin1'));
+    expect(s.buffer.byteLength).toBe(64 * 1024);
+    expect(Buffer.from(l)).toEqual(Buffer.from(large, 'latin1'));
+    expect(l.buffer.byteLength).toBe(5000);
+  });
 });
