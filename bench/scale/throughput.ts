@@ -1,7 +1,7 @@
 /**
  * Data-type throughput: redis-benchmark against a real redis-server and a real Shale server in
- * the same run, test by test, alternating which server goes first, and the ratio Shale/Redis
- * of requests per second for each test (target: >= 0.7). It also measures PING on a bare Node.js
+ * the same run, the whole command (all tests, in order) per server and round, alternating which
+ * server goes first, and the ratio Shale/Redis of requests per second for each test (target: >= 0.7). It also measures PING on a bare Node.js
  * server (bench/lib/bare-node-server.ts), the ceiling of that ratio for any Node.js process.
  *
  *   node bench/scale/throughput.ts [--requests 100000] [--clients 50] [--rounds 3]
@@ -183,22 +183,26 @@ async function main(): Promise<void> {
     // A long-running server is warm: every test runs once, unmeasured, on both servers first,
     // so that Node's JIT has compiled Shale's paths (each measured run starts from FLUSHALL).
     section(`warm-up: ${WARMUP_REQUESTS} requests of each test on each server, not measured`);
-    for (const test of TESTS) for (const s of servers) bench(s.port, test, WARMUP_REQUESTS);
+    for (const s of servers) bench(s.port, TESTS.join(','), WARMUP_REQUESTS);
     // lrange_100 also reports the LPUSH that fills the list; keep the row named after the test.
-    const pick = (test: string, rows: Row[]) => rows.find((r) => r.test.toLowerCase().startsWith(test.split('_')[0]!) && !r.test.includes('needed')) ?? rows[rows.length - 1]!;
-    for (const [i, test] of TESTS.entries()) {
-      const runs: Record<string, Row[]> = { redis: [], shale: [] };
-      for (let round = 0; round < ROUNDS; round++) {
-        // Alternate which server goes first, so neither always gets the cooler machine.
-        const order = (i + round) % 2 === 0 ? servers : [...servers].reverse();
-        for (const s of order) {
-          flush(s.port);
-          progress(`${test} on ${s.name}, round ${round + 1} of ${ROUNDS}`);
-          runs[s.name]!.push(pick(test, bench(s.port, test)));
-        }
+    const pick = (test: string, rows: Row[]) => rows.find((r) => r.test.toLowerCase().startsWith(test.split('_')[0]!) && !r.test.includes('needed'))!;
+    // Each round runs the whole command on each server, as the issue gives it: later tests see
+    // what earlier ones left (RPOP pops the elements LPUSH pushed).
+    const runs: Record<string, Row[][]> = { redis: [], shale: [] };
+    for (let round = 0; round < ROUNDS; round++) {
+      // Alternate which server goes first, so neither always gets the cooler machine.
+      const order = round % 2 === 0 ? servers : [...servers].reverse();
+      for (const s of order) {
+        flush(s.port);
+        progress(`${TESTS.join(',')} on ${s.name}, round ${round + 1} of ${ROUNDS}`);
+        runs[s.name]!.push(bench(s.port, TESTS.join(',')));
       }
-      const roundRatios = runs.shale!.map((r, k) => r.rps / runs.redis![k]!.rps);
-      results.push({ test, redis: median(runs.redis!), shale: median(runs.shale!), roundRatios });
+    }
+    for (const test of TESTS) {
+      const redis = runs.redis!.map((rows) => pick(test, rows));
+      const shale = runs.shale!.map((rows) => pick(test, rows));
+      const roundRatios = shale.map((r, k) => r.rps / redis[k]!.rps);
+      results.push({ test, redis: median(redis), shale: median(shale), roundRatios });
     }
     // The same PING test on a bare Node.js server: how close any Node.js process gets to Redis
     // here. Two rounds, in opposite orders.
@@ -273,10 +277,11 @@ async function main(): Promise<void> {
     `node bench/scale/throughput.ts --requests ${REQUESTS} --clients ${CLIENTS} --rounds ${ROUNDS} --tests ${TESTS.join(',')}${args.profile ? ' --profile' : ''}`,
     '```',
     '',
-    `Each test is \`redis-benchmark -t <test> -c ${CLIENTS} -n ${REQUESTS} --csv\` against a real \`redis-server\``,
+    `Each round runs \`redis-benchmark -t ${TESTS.join(',')} -c ${CLIENTS} -n ${REQUESTS} --csv\` against a real \`redis-server\``,
     `(${redisVersion.split(' ').slice(0, 3).join(' ')}, no persistence) and a real Shale server (\`bin/shale\`, local`,
     'directory store, default durability `relaxed`), one server after the other, alternating which goes first,',
-    `after a FLUSHALL, ${ROUNDS} time${ROUNDS === 1 ? '' : 's'} on each server. The table gives each server's median run (requests per second, and that`,
+    'each after a FLUSHALL: the tests run in that order, so RPOP pops what LPUSH pushed.',
+    `${ROUNDS} round${ROUNDS === 1 ? '' : 's'}. The table gives each server's median run of each test (requests per second, and that`,
     'run\'s latencies) and the ratio of the medians; "by round" gives the ratio of each round, where both servers ran back to back.',
     'redis-benchmark runs on the same machine as the server it measures. Before any of it, every',
     `test ran once with -n ${WARMUP_REQUESTS} on both servers, unmeasured (a long-running Node process has its hot paths compiled).`,

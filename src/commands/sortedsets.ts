@@ -81,9 +81,11 @@ export function zaddGeneric(ctx: ExecContext, args: string[], incrCommand: boole
     if (found === 'wrongtype') return WRONGTYPE;
     if (!found && xx) return incr ? null : 0;
     const z = found ?? ZSetView.create(g, key);
-    const uniq = [...new Set(pairs.map((p) => p[0]))];
+    // One pair (the common case) needs no dedupe and no map of scores as they change.
+    const single = pairs.length === 1;
+    const uniq = single ? [pairs[0]![0]] : [...new Set(pairs.map((p) => p[0]))];
     return map(z.scores(uniq), (olds) => {
-      const cur = new Map<string, number | undefined>(uniq.map((m, k) => [m, olds[k]]));
+      const cur = single ? undefined : new Map<string, number | undefined>(uniq.map((m, k) => [m, olds[k]]));
       g.check();
       let added = 0;
       let updated = 0;
@@ -91,7 +93,7 @@ export function zaddGeneric(ctx: ExecContext, args: string[], incrCommand: boole
       let score = 0;
       let error: ErrorReply | undefined;
       for (const [m, s0] of pairs) {
-        const old = cur.get(m);
+        const old = cur ? cur.get(m) : olds[0];
         if (old !== undefined) {
           if (nx) continue;
           let s = s0;
@@ -107,12 +109,12 @@ export function zaddGeneric(ctx: ExecContext, args: string[], incrCommand: boole
           score = s;
           if (s !== old) {
             z.set(m, s, old, ctx.keyspace);
-            cur.set(m, s);
+            cur?.set(m, s);
             updated++;
           }
         } else if (!xx) {
           z.set(m, s0, undefined, ctx.keyspace);
-          cur.set(m, s0);
+          cur?.set(m, s0);
           added++;
           processed++;
           score = s0;

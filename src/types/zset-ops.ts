@@ -55,9 +55,9 @@ export class ZSetView {
   readonly e: Entry | undefined;
   v: ZSetValue;
   /** Split: score of each touched member before this command (undefined = absent). */
-  private orig = new Map<string, number | undefined>();
+  private orig: Map<string, number | undefined> | undefined;
   /** Split: score of each touched member now (null = removed). */
-  private pending = new Map<string, number | null>();
+  private pending: Map<string, number | null> | undefined;
   private rehomed = false;
   private touched = false;
 
@@ -97,7 +97,7 @@ export class ZSetView {
 
   score(member: string): Maybe<number | undefined> {
     if (!this.v.split) return this.v.index.get(member);
-    const p = this.pending.get(member);
+    const p = this.pending?.get(member);
     if (p !== undefined) return p ?? undefined;
     return map(this.g.ks.engine.get(this.mPrefix + member), (raw) => (raw ? decodeScore(raw) : undefined));
   }
@@ -173,7 +173,7 @@ export class ZSetView {
    */
   private async rankIndex(): Promise<RankIndex | undefined> {
     const v = this.v;
-    if (this.pending.size > 0) return undefined;
+    if (this.pending?.size) return undefined;
     let idx = v.rank;
     if (!idx) {
       idx = new RankIndex();
@@ -188,7 +188,7 @@ export class ZSetView {
       } else {
         await idx.recountBucket(this.g.ks.engine, this.sPrefix, '');
         // Stored at once: a set that is not changed afterwards never needs this scan again.
-        const rec = v.rank === idx && this.pending.size === 0 ? v.rankRecord(this.prefix) : undefined;
+        const rec = v.rank === idx && !this.pending?.size ? v.rankRecord(this.prefix) : undefined;
         if (rec) this.g.ks.writeRaw([rec]);
       }
     }
@@ -469,8 +469,7 @@ export class ZSetView {
       }
       this.toSplit();
     }
-    if (!this.orig.has(member)) this.orig.set(member, old);
-    this.pending.set(member, score);
+    this.change(member, old, score);
     if (old === undefined) v.count++;
     widen(v.mBounds, member);
     widen(v.sBounds, scoreBytes(score) + member);
@@ -495,19 +494,22 @@ export class ZSetView {
       v.remove(member);
       return;
     }
-    if (!this.orig.has(member)) this.orig.set(member, old);
-    this.pending.set(member, null);
+    this.change(member, old, null);
     v.count--;
+  }
+
+  /** Notes a split member's change, and its score before this command the first time. */
+  private change(member: string, old: number | undefined, now: number | null): void {
+    const orig = (this.orig ??= new Map());
+    if (!orig.has(member)) orig.set(member, old);
+    (this.pending ??= new Map()).set(member, now);
   }
 
   /** Moves the inline entries into the pending changes of a fresh split version. */
   private toSplit(): void {
     const v = this.v;
     const version = this.g.ks.allocVersion();
-    for (let i = 0; i < v.members.length; i++) {
-      this.orig.set(v.members[i]!, undefined);
-      this.pending.set(v.members[i]!, v.scores[i]!);
-    }
+    for (let i = 0; i < v.members.length; i++) this.change(v.members[i]!, undefined, v.scores[i]!);
     v.splitOff(version); // sets count; the records come from `pending` at commit
     v.rank = RankIndex.empty(); // commit reports every record to it
     v.rankStored = false;
@@ -524,8 +526,8 @@ export class ZSetView {
       const mp = this.mPrefix;
       const sp = this.sPrefix;
       const idx = this.v.rank;
-      for (const [m, now] of this.pending) {
-        const was = this.orig.get(m);
+      for (const [m, now] of this.pending ?? []) {
+        const was = this.orig!.get(m);
         const wasSuffix = was === undefined ? undefined : scoreBytes(was) + m;
         if (now === null) {
           if (wasSuffix !== undefined) {
@@ -545,8 +547,8 @@ export class ZSetView {
         const value = encodeScore(now);
         records.push({ key: mp + m, value }, { key: sp + nowSuffix, value });
       }
-      this.pending.clear();
-      this.orig.clear();
+      this.pending = undefined;
+      this.orig = undefined;
       // The stored rank index no longer matches: gone in the same batch as the change.
       if (records.length > 0 && this.v.rankStored !== false) {
         records.push({ key: this.rankKey });
