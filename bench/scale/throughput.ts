@@ -1,8 +1,10 @@
 /**
  * Data-type throughput: redis-benchmark against a real redis-server and a real Shale server in
- * the same run, the whole command (all tests, in order) per server and round, alternating which
- * server goes first, and the ratio Shale/Redis of requests per second for each test (target: >= 0.7). It also measures PING on a bare Node.js
- * server (bench/lib/bare-node-server.ts), the ceiling of that ratio for any Node.js process.
+ * the same run, test by test, alternating which server goes first, and the ratio Shale/Redis
+ * of requests per second for each test (target: >= 0.7). A pop test runs after the push it
+ * follows in redis-benchmark's own order, so it pops what one run of all the tests would. It
+ * also measures PING on a bare Node.js server (bench/lib/bare-node-server.ts), the ceiling of
+ * that ratio for any Node.js process.
  *
  *   node bench/scale/throughput.ts [--requests 100000] [--clients 50] [--rounds 3]
  *                                  [--tests lpush,rpop,...] [--no-custom] [--profile]
@@ -44,6 +46,9 @@ const TESTS = args.tests!.split(',').map((t) => t.trim().toLowerCase()).filter(B
 const TARGET = Number(args.target);
 const ROUNDS = Math.max(1, Number(args.rounds));
 const WARMUP_REQUESTS = 20_000;
+
+/** The test each pop follows in redis-benchmark's order, on the same key. */
+const PRIOR: Record<string, string> = { rpop: 'lpush', lpop: 'lpush', spop: 'sadd', zpopmin: 'zadd' };
 
 /** One CSV row of redis-benchmark. */
 interface Row {
@@ -186,23 +191,22 @@ async function main(): Promise<void> {
     for (const s of servers) bench(s.port, TESTS.join(','), WARMUP_REQUESTS);
     // lrange_100 also reports the LPUSH that fills the list; keep the row named after the test.
     const pick = (test: string, rows: Row[]) => rows.find((r) => r.test.toLowerCase().startsWith(test.split('_')[0]!) && !r.test.includes('needed'))!;
-    // Each round runs the whole command on each server, as the issue gives it: later tests see
-    // what earlier ones left (RPOP pops the elements LPUSH pushed).
-    const runs: Record<string, Row[][]> = { redis: [], shale: [] };
-    for (let round = 0; round < ROUNDS; round++) {
-      // Alternate which server goes first, so neither always gets the cooler machine.
-      const order = round % 2 === 0 ? servers : [...servers].reverse();
-      for (const s of order) {
-        flush(s.port);
-        progress(`${TESTS.join(',')} on ${s.name}, round ${round + 1} of ${ROUNDS}`);
-        runs[s.name]!.push(bench(s.port, TESTS.join(',')));
+    for (const [i, test] of TESTS.entries()) {
+      const runs: Record<string, Row[]> = { redis: [], shale: [] };
+      // A pop runs right after the push it follows in the issue's command, so that it pops what
+      // that push left (as in one redis-benchmark run of all the tests); only its row counts.
+      const prior = TESTS.includes(PRIOR[test] ?? '') ? `${PRIOR[test]},` : '';
+      for (let round = 0; round < ROUNDS; round++) {
+        // Alternate which server goes first, so neither always gets the cooler machine.
+        const order = (i + round) % 2 === 0 ? servers : [...servers].reverse();
+        for (const s of order) {
+          flush(s.port);
+          progress(`${prior}${test} on ${s.name}, round ${round + 1} of ${ROUNDS}`);
+          runs[s.name]!.push(pick(test, bench(s.port, prior + test)));
+        }
       }
-    }
-    for (const test of TESTS) {
-      const redis = runs.redis!.map((rows) => pick(test, rows));
-      const shale = runs.shale!.map((rows) => pick(test, rows));
-      const roundRatios = shale.map((r, k) => r.rps / redis[k]!.rps);
-      results.push({ test, redis: median(redis), shale: median(shale), roundRatios });
+      const roundRatios = runs.shale!.map((r, k) => r.rps / runs.redis![k]!.rps);
+      results.push({ test, redis: median(runs.redis!), shale: median(runs.shale!), roundRatios });
     }
     // The same PING test on a bare Node.js server: how close any Node.js process gets to Redis
     // here. Two rounds, in opposite orders.
@@ -277,11 +281,12 @@ async function main(): Promise<void> {
     `node bench/scale/throughput.ts --requests ${REQUESTS} --clients ${CLIENTS} --rounds ${ROUNDS} --tests ${TESTS.join(',')}${args.profile ? ' --profile' : ''}`,
     '```',
     '',
-    `Each round runs \`redis-benchmark -t ${TESTS.join(',')} -c ${CLIENTS} -n ${REQUESTS} --csv\` against a real \`redis-server\``,
+    `Each test is \`redis-benchmark -t <test> -c ${CLIENTS} -n ${REQUESTS} --csv\` against a real \`redis-server\``,
     `(${redisVersion.split(' ').slice(0, 3).join(' ')}, no persistence) and a real Shale server (\`bin/shale\`, local`,
     'directory store, default durability `relaxed`), one server after the other, alternating which goes first,',
-    'each after a FLUSHALL: the tests run in that order, so RPOP pops what LPUSH pushed.',
-    `${ROUNDS} round${ROUNDS === 1 ? '' : 's'}. The table gives each server's median run of each test (requests per second, and that`,
+    `after a FLUSHALL, ${ROUNDS} time${ROUNDS === 1 ? '' : 's'} on each server. A pop test runs as \`-t <push>,<pop>\` (lpush,rpop; sadd,spop;`,
+    'zadd,zpopmin): it pops what the push before it in the full command leaves, and only its own row counts.',
+    `The table gives each server's median run (requests per second, and that`,
     'run\'s latencies) and the ratio of the medians; "by round" gives the ratio of each round, where both servers ran back to back.',
     'redis-benchmark runs on the same machine as the server it measures. Before any of it, every',
     `test ran once with -n ${WARMUP_REQUESTS} on both servers, unmeasured (a long-running Node process has its hot paths compiled).`,
