@@ -45,11 +45,13 @@ it('never makes more than one WAL PUT per interval under sustained load', async 
   const times = store.walPutTimes.slice(before);
   expect(acked).toBeGreaterThan(100);
   expect(times.length).toBeGreaterThan(10);
-  // Consecutive WAL PUTs start at least one interval apart (less a millisecond of clock skew
-  // between the engine's stamp and this wrapper's), so a second holds at most 1000/interval + 1.
-  for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeGreaterThanOrEqual(interval - 1);
+  // Consecutive WAL PUTs start at least one interval apart, so a second holds at most
+  // 1000/interval + 1. The engine spaces its own stamps; this wrapper's stamp comes a moment
+  // later, and a pause in between (GC, the process descheduled) shifted one by 1.8 ms in CI.
+  const slack = 5;
+  for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeGreaterThanOrEqual(interval - slack);
   const window = times[times.length - 1]! - times[0]!;
-  expect(times.length).toBeLessThanOrEqual(Math.floor(window / (interval - 1)) + 1);
+  expect(times.length).toBeLessThanOrEqual(Math.floor(window / (interval - slack)) + 1);
 });
 
 it('flushes early when the buffer passes the size threshold', async () => {
