@@ -63,16 +63,17 @@ export interface CommandDef {
 }
 
 function build(name: string, r: RawDef, parent: CommandDef | undefined): CommandDef {
+  const fullname = parent ? `${parent.name}|${name}` : name;
   const def: CommandDef = {
     name,
-    fullname: parent ? `${parent.name}|${name}` : name,
+    fullname,
     arity: r.arity,
     flags: new Set(r.flags),
     flagList: r.flags,
     acl: r.acl,
     range: r.range,
     keySpecs: r.keySpecs,
-    keyPos: onlyKeyPos(parent ? `${parent.name}|${name}` : name, r.keySpecs),
+    keyPos: onlyKeyPos(fullname, r.keySpecs),
     write: r.flags.includes('write'),
     group: r.group,
     since: r.since,

@@ -256,10 +256,7 @@ function pushOntoEndNode(r: ListRef, elem: string, where: Where): boolean {
   if (where === 'head') l.head--;
   l.count++;
   c.push(elem);
-  const key = c.nodeKey;
-  r.ks.listChanged(r.db, r.key, r.e, [{ key, value: node }]);
-  c.node = node;
-  c.nodeKey = key;
+  writeEndNode(r, c, node);
   return true;
 }
 
@@ -293,6 +290,13 @@ function pushNodes(r: ListRef, elems: string[], where: Where, entries: NodeEntry
   r.ks.listChanged(r.db, r.key, r.e, records);
   if (endNode) keepEndNode(l.end(where), endNode);
   return l.length;
+}
+
+/** Writes the new record of the node at end c (the metadata goes with it) and keeps it. */
+function writeEndNode(r: ListRef, c: EndCache, node: string): void {
+  const record = { key: c.nodeKey, value: node };
+  r.ks.listChanged(r.db, r.key, r.e, [record]);
+  keepEndNode(c, record);
 }
 
 /** Keeps the record just written for the node at an end (EndCache.node). */
@@ -366,11 +370,8 @@ function popOffEndNode(r: ListRef, where: Where): string | undefined {
   const elem = c.at(0);
   if (isBig(elem, k)) return undefined;
   const node = withoutEntry(c.node, elem, where === 'head');
-  const key = c.nodeKey;
   l.take(where);
-  r.ks.listChanged(r.db, r.key, r.e, [{ key, value: node }]);
-  c.node = node;
-  c.nodeKey = key;
+  writeEndNode(r, c, node);
   return elem;
 }
 
