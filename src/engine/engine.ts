@@ -150,7 +150,7 @@ export class Engine implements TableSource {
    * batch up to its last seq.
    */
   private walKeys: string[] = [];
-  private walVersions: Version[] = [];
+  private walVersions: Chain[] = [];
   /** Estimated encoded size of walKeys/walVersions. */
   private walPendingBytes = 0;
   /** lastSeq when the last WAL object was sealed: versions with a higher seq are queued. */
@@ -388,7 +388,7 @@ export class Engine implements TableSource {
       const v = m.apply(op.key, seq, op.value, op.expireAt ?? 0, this.oldestSnapshot);
       if (!wal) continue;
       // Overwritten in place after the last seal: that version is queued already.
-      if (m.replacedSeq > this.walSealedSeq) this.walPendingBytes += (v.value?.length ?? 0) - m.replacedLen;
+      if (m.replacedSeq > this.walSealedSeq) this.walPendingBytes += (v.raw?.length ?? 0) - m.replacedLen;
       else this.queueWal(op.key, v);
     }
     if (wal) {
@@ -399,10 +399,10 @@ export class Engine implements TableSource {
     return seq;
   }
 
-  private queueWal(key: string, v: Version): void {
+  private queueWal(key: string, v: Chain): void {
     this.walKeys.push(key);
     this.walVersions.push(v);
-    this.walPendingBytes += key.length + (v.value?.length ?? 0) + WAL_ENTRY_OVERHEAD;
+    this.walPendingBytes += key.length + (v.raw?.length ?? 0) + WAL_ENTRY_OVERHEAD;
   }
 
   put(key: string, value: Uint8Array, expireAt = 0): number {

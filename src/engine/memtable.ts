@@ -1,14 +1,37 @@
 import { type Version, versionCost } from './version.ts';
 import { ownBytes } from '../util/bytes.ts';
-import { writeLatin1 } from '../util/latin1.ts';
 
 /** Values up to this size are copied into the table's own chunks; bigger ones get their own memory. */
 const ARENA_VALUE_MAX = 4096;
 const ARENA_CHUNK = 64 * 1024;
+/** Every empty value (a set member's record): nothing to own. */
+const NO_BYTES = new Uint8Array(0);
 
-/** Newest first; older links kept only while a snapshot may still read them. */
-export interface Chain extends Version {
-  older?: Chain;
+/**
+ * One version of a key, newest first; older links kept only while a snapshot may still read
+ * them. A binary-string value is kept as the string it was written as: most such versions (a
+ * list's end node) are overwritten or logged (writeEntry takes the string) before anything
+ * reads them as bytes, so copying each one in would be wasted.
+ */
+export class Chain implements Version {
+  seq: number;
+  /** The value as kept: bytes, a binary string, or undefined for a tombstone. */
+  raw: Uint8Array | string | undefined;
+  expireAt: number;
+  older: Chain | undefined;
+
+  constructor(seq: number, raw: Uint8Array | string | undefined, expireAt: number, older: Chain | undefined) {
+    this.seq = seq;
+    this.raw = raw;
+    this.expireAt = expireAt;
+    this.older = older;
+  }
+
+  /** The value as bytes; a string's are made for each read (reads of such values are rare). */
+  get value(): Uint8Array | undefined {
+    const r = this.raw;
+    return typeof r === 'string' ? Buffer.from(r, 'latin1') : r;
+  }
 }
 
 /**
@@ -54,13 +77,13 @@ export class Memtable {
    */
   apply(key: string, seq: number, written: Uint8Array | string | undefined, expireAt: number, oldestSnapshot: number): Chain {
     const prev = this.index.get(key);
-    const value = written === undefined ? undefined : this.own(written);
+    const value = written === undefined || typeof written === 'string' ? written : this.own(written);
     this.bytes += heldCost(key, value);
     this.replacedSeq = 0;
     if (seq < this.minSeq) this.minSeq = seq;
     if (seq > this.maxSeq) this.maxSeq = seq;
     if (!prev) {
-      const node: Chain = { seq, value, expireAt, older: undefined };
+      const node = new Chain(seq, value, expireAt, undefined);
       this.pending.push(key);
       this.index.set(key, node);
       return node;
@@ -70,14 +93,14 @@ export class Memtable {
       // writes rewrite a key, a collection's metadata above all).
       this.bytes -= chainCost(key, prev);
       this.replacedSeq = prev.seq;
-      this.replacedLen = prev.value?.length ?? 0;
+      this.replacedLen = prev.raw?.length ?? 0;
       prev.seq = seq;
-      prev.value = value;
+      prev.raw = value;
       prev.expireAt = expireAt;
       prev.older = undefined;
       return prev;
     }
-    const node: Chain = { seq, value, expireAt, older: prev };
+    const node = new Chain(seq, value, expireAt, prev);
     // Keep versions newer than the oldest snapshot plus the first one it can see.
     let c: Chain = node;
     while (c.older && c.seq > oldestSnapshot) c = c.older;
@@ -89,17 +112,17 @@ export class Memtable {
     return node;
   }
 
-  /** The value as the table keeps it: in the arena, or with memory of its own. */
-  private own(v: Uint8Array | string): Uint8Array {
+  /** Bytes as the table keeps them: in the arena, or with memory of their own. */
+  private own(v: Uint8Array): Uint8Array {
     const n = v.length;
-    if (n > ARENA_VALUE_MAX) return typeof v === 'string' ? ownString(v) : ownBytes(v);
+    if (n === 0) return NO_BYTES;
+    if (n > ARENA_VALUE_MAX) return ownBytes(v);
     if (this.chunk === undefined || this.chunkPos + n > ARENA_CHUNK) {
       this.chunk = Buffer.allocUnsafeSlow(ARENA_CHUNK);
       this.chunkPos = 0;
     }
     const at = this.chunkPos;
-    if (typeof v === 'string') writeLatin1(this.chunk, at, v);
-    else this.chunk.set(v, at);
+    this.chunk.set(v, at);
     this.chunkPos = at + n;
     this.bytes += n;
     return this.chunk.subarray(at, at + n);
@@ -135,13 +158,6 @@ export class Memtable {
     }
     return this.order;
   }
-}
-
-/** A binary string's bytes in memory of their own (Buffer.from would take a pool slice). */
-function ownString(s: string): Uint8Array {
-  const b = Buffer.allocUnsafeSlow(s.length);
-  writeLatin1(b, 0, s);
-  return b;
 }
 
 /** How much bigger than the next smaller one a sorted array of a memtable stays. */
@@ -183,13 +199,16 @@ export function visible(chain: Chain | undefined, snapSeq: number): Version | un
   return c;
 }
 
-/** What a version costs beyond its arena bytes (counted when copied in, kept after a rewrite). */
-function heldCost(key: string, value: Uint8Array | undefined): number {
-  return value !== undefined && value.length <= ARENA_VALUE_MAX ? versionCost(key, undefined) : versionCost(key, value);
+/**
+ * What a version costs beyond its arena bytes (counted when copied in, kept after a rewrite);
+ * a string or a large value is freed with its version.
+ */
+function heldCost(key: string, value: Uint8Array | string | undefined): number {
+  return typeof value === 'object' && value.length <= ARENA_VALUE_MAX ? versionCost(key, undefined) : versionCost(key, value);
 }
 
 function chainCost(key: string, c: Chain | undefined): number {
   let n = 0;
-  for (; c; c = c.older) n += heldCost(key, c.value);
+  for (; c; c = c.older) n += heldCost(key, c.raw);
   return n;
 }

@@ -3,20 +3,23 @@
  * workers: flags, key, seq, optional expiry, optional value.
  */
 import { type Reader, Writer } from './codec.ts';
-import type { Entry, Version } from './version.ts';
+import type { Chain } from './memtable.ts';
+import type { Entry } from './version.ts';
 
 const FLAG_TOMBSTONE = 1;
 const FLAG_EXPIRES = 2;
 
-export function writeEntry(w: Writer, key: string, v: Version): void {
-  w.u8((v.value === undefined ? FLAG_TOMBSTONE : 0) | (v.expireAt ? FLAG_EXPIRES : 0));
+export function writeEntry(w: Writer, key: string, v: Chain): void {
+  const value = v.raw;
+  w.u8((value === undefined ? FLAG_TOMBSTONE : 0) | (v.expireAt ? FLAG_EXPIRES : 0));
   w.varint(key.length);
   w.binary(key);
   w.varint(v.seq);
   if (v.expireAt) w.varint(v.expireAt);
-  if (v.value !== undefined) {
-    w.varint(v.value.length);
-    w.bytes(v.value);
+  if (value !== undefined) {
+    w.varint(value.length);
+    if (typeof value === 'string') w.binary(value);
+    else w.bytes(value);
   }
 }
 

@@ -33,6 +33,6 @@ export function isLive(v: Version, now: number): boolean {
  * its hash-index and sorted-order entries, the value's typed-array header), about 240 bytes as
  * measured on Node 24 with V8's heap statistics.
  */
-export function versionCost(key: string, value: Uint8Array | undefined): number {
+export function versionCost(key: string, value: Uint8Array | string | undefined): number {
   return key.length + (value?.length ?? 0) + 240;
 }

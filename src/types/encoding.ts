@@ -16,7 +16,7 @@ import { decodeSetMeta, encodeSetMeta, SetValue, TAG_SET_INLINE, TAG_SET_SPLIT }
 import { decodeZSetMeta, encodeZSetMeta, TAG_ZSET_INLINE, TAG_ZSET_SPLIT, ZSetValue } from './zset-value.ts';
 import { HashValue, type Value } from './values.ts';
 import { readVarint, varintLen, writeVarint } from './varint.ts';
-import { latin1String, readLatin1, writeLatin1 } from '../util/latin1.ts';
+import { headerScratch, headerString, latin1String, readLatin1, writeLatin1 } from '../util/latin1.ts';
 
 export const CATALOG_KEY = 'c';
 
@@ -190,18 +190,17 @@ function decodePairs(b: Buffer, at: number): Map<string, string> {
  * Tag byte, then the header as a MessagePack map, written by hand: this runs on every write
  * to a big collection, and a generic encoder costs more than the rest of such a write.
  */
-export function encodeSplit(tag: number, header: SplitHeader): Uint8Array {
+export function encodeSplit(tag: number, header: SplitHeader): string {
   const { v, n, h, k } = header;
   const fields = 2 + (h === undefined ? 0 : 1) + (k === undefined ? 0 : 1);
-  // Exactly sized, from the Buffer pool (see toBytes).
-  const b = Buffer.allocUnsafe(2 + 3 * fields + intSize(v) + intSize(n) + (h === undefined ? 0 : intSize(h)) + (k === undefined ? 0 : intSize(k)));
+  const b = headerScratch;
   b[0] = tag;
   b[1] = 0x80 | fields; // fixmap
   let at = writeField(b, 2, 0x76 /* v */, v);
   at = writeField(b, at, 0x6e /* n */, n);
   if (h !== undefined) at = writeField(b, at, 0x68 /* h */, h);
-  if (k !== undefined) writeField(b, at, 0x6b /* k */, k);
-  return b;
+  if (k !== undefined) at = writeField(b, at, 0x6b /* k */, k);
+  return headerString(at);
 }
 
 /** Bytes after the type byte of a MessagePack integer: fixint, int 32, or float 64 (exact for safe integers). */
@@ -232,7 +231,8 @@ function writeField(b: Uint8Array, at: number, name: number, n: number): number 
   return at;
 }
 
-export function encodeValue(v: Value): Uint8Array {
+/** A record value: bytes, or a binary string (split headers, see headerScratch). */
+export function encodeValue(v: Value): Uint8Array | string {
   if (typeof v === 'string') return encodeString(v);
   if (v instanceof SetValue) return encodeSetMeta(v);
   if (v instanceof ZSetValue) return encodeZSetMeta(v);

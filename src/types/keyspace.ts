@@ -26,7 +26,6 @@ import {
   nsOfPhysKey,
   nsRange,
   prefixEnd,
-  toBytes,
   ttlKey,
   typeOfTag,
 } from './encoding.ts';
@@ -507,7 +506,7 @@ export class Keyspace {
 
   /** Appends the records of a value's elements (for split collections) to a batch. */
   private pushElements(batch: EngineWrite[], ns: number, key: string, h: HashValue): void {
-    for (const [f, v] of h.map) batch.push({ key: elemKey(ns, key, h.version, f), value: toBytes(v) });
+    for (const [f, v] of h.map) batch.push({ key: elemKey(ns, key, h.version, f), value: v });
   }
 
   private metaRecord(pk: string, value: Value, expireAt: number): EngineWrite {
@@ -658,7 +657,7 @@ export class Keyspace {
     } else {
       for (const f of changed) {
         const v = h.get(f);
-        batch.push(v === undefined ? { key: elemKey(d.ns, key, h.version, f) } : { key: elemKey(d.ns, key, h.version, f), value: toBytes(v) });
+        batch.push(v === undefined ? { key: elemKey(d.ns, key, h.version, f) } : { key: elemKey(d.ns, key, h.version, f), value: v });
       }
       batch.push(this.metaRecord(pk, h, e.expireAt));
     }

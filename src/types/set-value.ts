@@ -14,7 +14,7 @@
  */
 import { parseInt64 } from './numbers.ts';
 import { readVarint, varintLen, writeVarint } from './varint.ts';
-import { readLatin1, writeLatin1 } from '../util/latin1.ts';
+import { headerScratch, headerString, readLatin1, writeLatin1 } from '../util/latin1.ts';
 
 export const TAG_SET_INLINE = 6;
 export const TAG_SET_SPLIT = 7;
@@ -138,7 +138,7 @@ export class SetValue {
   }
 
   /** Turns an inline set into a split one under `version`; returns its element records (suffix, value). */
-  splitOff(version: number): [string, Uint8Array][] {
+  splitOff(version: number): [string, Uint8Array | string][] {
     const out: [string, Uint8Array][] = [];
     for (const m of this.members) out.push([m, EMPTY]);
     this.count = this.members.size;
@@ -170,15 +170,14 @@ export function compareInts(a: string, b: string): number {
 const FLAG_HASHTABLE = 1;
 
 /** Inline: tag, flags, then varint length + bytes per member. Split: tag, flags, u64 version, varint count. */
-export function encodeSetMeta(s: SetValue): Uint8Array {
+export function encodeSetMeta(s: SetValue): Uint8Array | string {
   const flags = s.intset ? 0 : FLAG_HASHTABLE;
   if (s.version !== 0) {
-    const b = Buffer.allocUnsafe(2 + 8 + 10);
+    const b = headerScratch;
     b[0] = TAG_SET_SPLIT;
     b[1] = flags;
     writeU64(b, 2, s.version);
-    const end = writeVarint(b, 10, s.count);
-    return b.subarray(0, end);
+    return headerString(writeVarint(b, 10, s.count));
   }
   let size = 2;
   for (const m of s.members) size += m.length + varintLen(m.length);

@@ -20,7 +20,7 @@
 import { readVarint, varintLen, writeVarint } from './varint.ts';
 import { readU64, writeU64 } from './set-value.ts';
 import type { RankIndex } from './zset-rank.ts';
-import { readLatin1, writeLatin1 } from '../util/latin1.ts';
+import { headerScratch, headerString, readLatin1, writeLatin1 } from '../util/latin1.ts';
 
 export const TAG_ZSET_INLINE = 8;
 export const TAG_ZSET_SPLIT = 9;
@@ -219,8 +219,8 @@ export class ZSetValue {
   }
 
   /** Turns an inline set into a split one under `version`; returns its element records (suffix, value). */
-  splitOff(version: number): [string, Uint8Array][] {
-    const out: [string, Uint8Array][] = [];
+  splitOff(version: number): [string, string][] {
+    const out: [string, string][] = [];
     for (let i = 0; i < this.members.length; i++) {
       const m = this.members[i]!;
       const s = this.scores[i]!;
@@ -274,10 +274,10 @@ export function scoreFromBytes(s: string, at = 0): number {
 }
 
 /** The value of a member record: the exact score (keeps -0). */
-export function encodeScore(score: number): Uint8Array {
-  const b = Buffer.allocUnsafe(8);
-  b.writeDoubleLE(score, 0);
-  return b;
+/** The exact score, 8 bytes little-endian, as a binary string (the engine keeps it as is). */
+export function encodeScore(score: number): string {
+  scratch.writeDoubleLE(score, 0);
+  return readLatin1(scratch, 0, 8);
 }
 
 export function decodeScore(v: Uint8Array): number {
@@ -295,13 +295,12 @@ export function scoreSuffix(score: number, member: string): string {
 // ------------------------------------------------------------------ metadata record
 
 /** Inline: tag, then per entry an 8-byte double, varint length, member. Split: tag, u64 version, varint count. */
-export function encodeZSetMeta(z: ZSetValue): Uint8Array {
+export function encodeZSetMeta(z: ZSetValue): Uint8Array | string {
   if (z.version !== 0) {
-    const b = Buffer.allocUnsafe(1 + 8 + 10);
+    const b = headerScratch;
     b[0] = TAG_ZSET_SPLIT;
     writeU64(b, 1, z.version);
-    const end = writeVarint(b, 9, z.count);
-    return b.subarray(0, end);
+    return headerString(writeVarint(b, 9, z.count));
   }
   let size = 1;
   for (const m of z.members) size += 8 + m.length + varintLen(m.length);

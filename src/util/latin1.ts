@@ -39,6 +39,18 @@ export function writeLatin1(b: Buffer, at: number, s: string): number {
   return at + n;
 }
 
+/**
+ * Room for a short record header (a split collection's metadata, written on every change to
+ * it), which its encoder turns into a binary string with headerString: the engine keeps a
+ * string as it is, where a Buffer would cost an object and a copy per write.
+ */
+export const headerScratch = Buffer.allocUnsafeSlow(64);
+
+/** Bytes [0, end) of headerScratch. */
+export function headerString(end: number): string {
+  return readLatin1(headerScratch, 0, end);
+}
+
 /** b as a binary string. */
 export function latin1String(b: Uint8Array): string {
   if (b.length <= 8) return readLatin1(b as Buffer, 0, b.length);

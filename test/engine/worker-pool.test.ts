@@ -6,14 +6,15 @@ import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Writer } from '../../src/engine/codec.ts';
 import { WorkerFailedError } from '../../src/engine/errors.ts';
+import { Chain } from '../../src/engine/memtable.ts';
 import { writeEntry } from '../../src/engine/records.ts';
 import { readAll } from '../../src/engine/sst.ts';
 import { WorkerPool } from '../../src/engine/worker-pool.ts';
 
-/** A build task of n entries, keys in reverse order (the worker sorts them). */
+/** A build task of n entries, keys in reverse order (the worker sorts them), values as bytes and as strings. */
 function buildTask(n: number) {
   const w = new Writer(1024);
-  for (let i = n - 1; i >= 0; i--) writeEntry(w, `k${String(i).padStart(6, '0')}`, { seq: i + 1, expireAt: 0, value: Buffer.from(`v${i}`) });
+  for (let i = n - 1; i >= 0; i--) writeEntry(w, `k${String(i).padStart(6, '0')}`, new Chain(i + 1, i % 2 ? `v${i}` : Buffer.from(`v${i}`), 0, undefined));
   return { kind: 'build' as const, entries: w.finish(), blockSize: 4096 };
 }
 
@@ -27,9 +28,11 @@ describe('worker pool', () => {
   it('builds a sorted table off-thread', async () => {
     pool = new WorkerPool({ threads: 1 });
     const [sst] = await pool.run(buildTask(5000));
-    const keys = [...readAll('t', sst!.bytes, sst!.meta)].map((e) => e.key);
+    const entries = [...readAll('t', sst!.bytes, sst!.meta)];
+    const keys = entries.map((e) => e.key);
     expect(keys.length).toBe(5000);
     expect(keys).toEqual([...keys].sort());
+    for (const e of entries) expect(Buffer.from(e.value!).toString()).toBe(`v${Number(e.key.slice(1))}`);
   });
 
   it('replaces a worker that dies: its task fails, later tasks run on the replacement', async () => {
