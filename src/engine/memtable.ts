@@ -1,4 +1,4 @@
-import { type Version, versionCost } from './version.ts';
+import { type DeferredValue, type Version, versionCost } from './version.ts';
 import { ownBytes } from '../util/bytes.ts';
 
 /** Values up to this size are copied into the table's own chunks; bigger ones get their own memory. */
@@ -7,20 +7,22 @@ const ARENA_CHUNK = 64 * 1024;
 /** Every empty value (a set member's record): nothing to own. */
 const NO_BYTES = new Uint8Array(0);
 
+/** A value as the memtable keeps it; undefined marks a tombstone. */
+export type RawValue = Uint8Array | string | DeferredValue | undefined;
+
 /**
  * One version of a key, newest first; older links kept only while a snapshot may still read
- * them. A binary-string value is kept as the string it was written as: most such versions (a
- * list's end node) are overwritten or logged (writeEntry takes the string) before anything
- * reads them as bytes, so copying each one in would be wasted.
+ * them. A binary-string or deferred value is kept as it was written: most such versions (a
+ * list's end node, a collection's header) are overwritten or logged (writeEntry takes them as
+ * they are) before anything reads them as bytes, so making bytes at each write would be wasted.
  */
 export class Chain implements Version {
   seq: number;
-  /** The value as kept: bytes, a binary string, or undefined for a tombstone. */
-  raw: Uint8Array | string | undefined;
+  raw: RawValue;
   expireAt: number;
   older: Chain | undefined;
 
-  constructor(seq: number, raw: Uint8Array | string | undefined, expireAt: number, older: Chain | undefined) {
+  constructor(seq: number, raw: RawValue, expireAt: number, older: Chain | undefined) {
     this.seq = seq;
     this.raw = raw;
     this.expireAt = expireAt;
@@ -30,7 +32,8 @@ export class Chain implements Version {
   /** The value as bytes; a string's are made for each read (reads of such values are rare). */
   get value(): Uint8Array | undefined {
     const r = this.raw;
-    return typeof r === 'string' ? Buffer.from(r, 'latin1') : r;
+    if (r === undefined || r instanceof Uint8Array) return r;
+    return Buffer.from(typeof r === 'string' ? r : r.encode(), 'latin1');
   }
 }
 
@@ -43,8 +46,8 @@ export class Chain implements Version {
  * most FANOUT times their size, so there are about log4(keys) of them and each key is copied
  * a few times. A first scan after many writes costs one sort, a later one a small merge.
  *
- * Values are copied in, small ones into 64 KiB chunks the table owns (an arena, gone with the
- * table). Writers hand in Buffers from Node's shared 64 KiB pool or views of bigger buffers: kept
+ * Byte values are copied in, small ones into 64 KiB chunks the table owns (an arena, gone with
+ * the table); strings and deferred values are immutable and kept as they are (see Chain). Writers hand in Buffers from Node's shared 64 KiB pool or views of bigger buffers: kept
  * as they are, one small live value would pin a whole slab, and a table of rewritten keys (a
  * list's end node, a collection's metadata) would hold many times the memory it counts. The
  * arena bytes of a value stay counted after a rewrite replaces it, so such a table freezes
@@ -75,9 +78,9 @@ export class Memtable {
    * Stores a version and returns the chain node holding it. oldestSnapshot: the smallest open
    * snapshot seq, or Infinity when none is open.
    */
-  apply(key: string, seq: number, written: Uint8Array | string | undefined, expireAt: number, oldestSnapshot: number): Chain {
+  apply(key: string, seq: number, written: RawValue, expireAt: number, oldestSnapshot: number): Chain {
     const prev = this.index.get(key);
-    const value = written === undefined || typeof written === 'string' ? written : this.own(written);
+    const value = written instanceof Uint8Array ? this.own(written) : written;
     this.bytes += heldCost(key, value);
     this.replacedSeq = 0;
     if (seq < this.minSeq) this.minSeq = seq;
@@ -203,8 +206,8 @@ export function visible(chain: Chain | undefined, snapSeq: number): Version | un
  * What a version costs beyond its arena bytes (counted when copied in, kept after a rewrite);
  * a string or a large value is freed with its version.
  */
-function heldCost(key: string, value: Uint8Array | string | undefined): number {
-  return typeof value === 'object' && value.length <= ARENA_VALUE_MAX ? versionCost(key, undefined) : versionCost(key, value);
+function heldCost(key: string, value: RawValue): number {
+  return value instanceof Uint8Array && value.length <= ARENA_VALUE_MAX ? versionCost(key, undefined) : versionCost(key, value);
 }
 
 function chainCost(key: string, c: Chain | undefined): number {

@@ -16,10 +16,13 @@ export function writeEntry(w: Writer, key: string, v: Chain): void {
   w.binary(key);
   w.varint(v.seq);
   if (v.expireAt) w.varint(v.expireAt);
-  if (value !== undefined) {
+  if (value instanceof Uint8Array) {
     w.varint(value.length);
-    if (typeof value === 'string') w.binary(value);
-    else w.bytes(value);
+    w.bytes(value);
+  } else if (value !== undefined) {
+    const s = typeof value === 'string' ? value : value.encode();
+    w.varint(s.length);
+    w.binary(s);
   }
 }
 

@@ -13,12 +13,25 @@ export interface Entry extends Version {
 }
 
 /**
+ * A value whose bytes are made only when something needs them: the WAL, a flush, a read. It
+ * must not change once written. A record rewritten on every change (a big collection's header)
+ * is mostly replaced in the memtable before anything needs its bytes, so encoding it at each
+ * write would be wasted.
+ */
+export interface DeferredValue {
+  /** At least the length of encode()'s result (memory and WAL accounting). */
+  readonly length: number;
+  /** The value as a binary string. */
+  encode(): string;
+}
+
+/**
  * What one write op says; a missing value deletes the key. A string value is binary (one byte
- * per char): the memtable writes it into its arena, which spares a buffer made only to be copied.
+ * per char): the memtable keeps it as it is, which spares a buffer made only to be copied.
  */
 export interface WriteOp {
   key: string;
-  value?: Uint8Array | string;
+  value?: Uint8Array | string | DeferredValue;
   /** Milliseconds since the epoch; omitted or 0 means no expiry. */
   expireAt?: number;
 }
@@ -33,6 +46,6 @@ export function isLive(v: Version, now: number): boolean {
  * its hash-index and sorted-order entries, the value's typed-array header), about 240 bytes as
  * measured on Node 24 with V8's heap statistics.
  */
-export function versionCost(key: string, value: Uint8Array | string | undefined): number {
+export function versionCost(key: string, value: { length: number } | undefined): number {
   return key.length + (value?.length ?? 0) + 240;
 }

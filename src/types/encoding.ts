@@ -17,6 +17,7 @@ import { decodeZSetMeta, encodeZSetMeta, TAG_ZSET_INLINE, TAG_ZSET_SPLIT, ZSetVa
 import { HashValue, type Value } from './values.ts';
 import { readVarint, varintLen, writeVarint } from './varint.ts';
 import { headerScratch, headerString, latin1String, readLatin1, writeLatin1 } from '../util/latin1.ts';
+import type { DeferredValue } from '../engine/version.ts';
 
 export const CATALOG_KEY = 'c';
 
@@ -190,6 +191,31 @@ function decodePairs(b: Buffer, at: number): Map<string, string> {
  * Tag byte, then the header as a MessagePack map, written by hand: this runs on every write
  * to a big collection, and a generic encoder costs more than the rest of such a write.
  */
+/** The most bytes encodeSplit writes: tag, fixmap, four one-char names with float 64 values. */
+const SPLIT_HEADER_MAX = 2 + 4 * 11;
+
+/** A split list's or hash's header, encoded only when the engine needs its bytes. */
+class SplitHeaderValue implements DeferredValue, SplitHeader {
+  readonly tag: number;
+  readonly v: number;
+  readonly n: number;
+  readonly h: number | undefined;
+  readonly k: number | undefined;
+  constructor(tag: number, v: number, n: number, h?: number, k?: number) {
+    this.tag = tag;
+    this.v = v;
+    this.n = n;
+    this.h = h;
+    this.k = k;
+  }
+  get length(): number {
+    return SPLIT_HEADER_MAX;
+  }
+  encode(): string {
+    return encodeSplit(this.tag, this);
+  }
+}
+
 export function encodeSplit(tag: number, header: SplitHeader): string {
   const { v, n, h, k } = header;
   const fields = 2 + (h === undefined ? 0 : 1) + (k === undefined ? 0 : 1);
@@ -231,16 +257,17 @@ function writeField(b: Uint8Array, at: number, name: number, n: number): number 
   return at;
 }
 
-/** A record value: bytes, or a binary string (split headers, see headerScratch). */
-export function encodeValue(v: Value): Uint8Array | string {
+/** A metadata record's value: bytes, or a split collection's header, encoded when needed. */
+export function encodeValue(v: Value): Uint8Array | DeferredValue {
   if (typeof v === 'string') return encodeString(v);
   if (v instanceof SetValue) return encodeSetMeta(v);
   if (v instanceof ZSetValue) return encodeZSetMeta(v);
   if (v instanceof ListValue) {
-    return v.version === 0 ? encodeItems(TAG_LIST_INLINE, v.items) : encodeSplit(TAG_LIST_SPLIT, v.slots === 1 ? { v: v.version, n: v.count, h: v.head } : { v: v.version, n: v.count, h: v.head, k: v.slots });
+    if (v.version === 0) return encodeItems(TAG_LIST_INLINE, v.items);
+    return new SplitHeaderValue(TAG_LIST_SPLIT, v.version, v.count, v.head, v.slots === 1 ? undefined : v.slots);
   }
   if (v.version === 0) return encodePairs(TAG_HASH_INLINE, v.map);
-  return encodeSplit(TAG_HASH_SPLIT, { v: v.version, n: v.size });
+  return new SplitHeaderValue(TAG_HASH_SPLIT, v.version, v.size);
 }
 
 export function decodeMeta(raw: Uint8Array): DecodedMeta {

@@ -301,7 +301,8 @@ function writeEndNode(r: ListRef, c: EndCache, node: string): void {
 
 /** Keeps the record just written for the node at an end (EndCache.node). */
 function keepEndNode(c: EndCache, record: EngineWrite): void {
-  const v = record.value!;
+  // Node records are strings or bytes, never deferred.
+  const v = record.value as Uint8Array | string;
   c.node = typeof v === 'string' ? v : fromBytes(v);
   c.nodeKey = record.key;
 }

@@ -15,6 +15,7 @@
 import { parseInt64 } from './numbers.ts';
 import { readVarint, varintLen, writeVarint } from './varint.ts';
 import { headerScratch, headerString, readLatin1, writeLatin1 } from '../util/latin1.ts';
+import type { DeferredValue } from '../engine/version.ts';
 
 export const TAG_SET_INLINE = 6;
 export const TAG_SET_SPLIT = 7;
@@ -170,15 +171,9 @@ export function compareInts(a: string, b: string): number {
 const FLAG_HASHTABLE = 1;
 
 /** Inline: tag, flags, then varint length + bytes per member. Split: tag, flags, u64 version, varint count. */
-export function encodeSetMeta(s: SetValue): Uint8Array | string {
+export function encodeSetMeta(s: SetValue): Uint8Array | DeferredValue {
   const flags = s.intset ? 0 : FLAG_HASHTABLE;
-  if (s.version !== 0) {
-    const b = headerScratch;
-    b[0] = TAG_SET_SPLIT;
-    b[1] = flags;
-    writeU64(b, 2, s.version);
-    return headerString(writeVarint(b, 10, s.count));
-  }
+  if (s.version !== 0) return new SetHeaderValue(flags, s.version, s.count);
   let size = 2;
   for (const m of s.members) size += m.length + varintLen(m.length);
   const b = Buffer.allocUnsafe(size);
@@ -190,6 +185,28 @@ export function encodeSetMeta(s: SetValue): Uint8Array | string {
     at = writeLatin1(b, at, m);
   }
   return b;
+}
+
+/** A split set's header, encoded only when the engine needs its bytes. */
+class SetHeaderValue implements DeferredValue {
+  readonly flags: number;
+  readonly version: number;
+  readonly count: number;
+  constructor(flags: number, version: number, count: number) {
+    this.flags = flags;
+    this.version = version;
+    this.count = count;
+  }
+  get length(): number {
+    return 2 + 8 + 10;
+  }
+  encode(): string {
+    const b = headerScratch;
+    b[0] = TAG_SET_SPLIT;
+    b[1] = this.flags;
+    writeU64(b, 2, this.version);
+    return headerString(writeVarint(b, 10, this.count));
+  }
 }
 
 export function decodeSetMeta(b: Buffer): SetValue {

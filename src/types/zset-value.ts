@@ -21,6 +21,7 @@ import { readVarint, varintLen, writeVarint } from './varint.ts';
 import { readU64, writeU64 } from './set-value.ts';
 import type { RankIndex } from './zset-rank.ts';
 import { headerScratch, headerString, readLatin1, writeLatin1 } from '../util/latin1.ts';
+import type { DeferredValue } from '../engine/version.ts';
 
 export const TAG_ZSET_INLINE = 8;
 export const TAG_ZSET_SPLIT = 9;
@@ -295,13 +296,8 @@ export function scoreSuffix(score: number, member: string): string {
 // ------------------------------------------------------------------ metadata record
 
 /** Inline: tag, then per entry an 8-byte double, varint length, member. Split: tag, u64 version, varint count. */
-export function encodeZSetMeta(z: ZSetValue): Uint8Array | string {
-  if (z.version !== 0) {
-    const b = headerScratch;
-    b[0] = TAG_ZSET_SPLIT;
-    writeU64(b, 1, z.version);
-    return headerString(writeVarint(b, 9, z.count));
-  }
+export function encodeZSetMeta(z: ZSetValue): Uint8Array | DeferredValue {
+  if (z.version !== 0) return new ZSetHeaderValue(z.version, z.count);
   let size = 1;
   for (const m of z.members) size += 8 + m.length + varintLen(m.length);
   const b = Buffer.allocUnsafe(size);
@@ -314,6 +310,25 @@ export function encodeZSetMeta(z: ZSetValue): Uint8Array | string {
     at = writeLatin1(b, at, m);
   }
   return b;
+}
+
+/** A split sorted set's header, encoded only when the engine needs its bytes. */
+class ZSetHeaderValue implements DeferredValue {
+  readonly version: number;
+  readonly count: number;
+  constructor(version: number, count: number) {
+    this.version = version;
+    this.count = count;
+  }
+  get length(): number {
+    return 1 + 8 + 10;
+  }
+  encode(): string {
+    const b = headerScratch;
+    b[0] = TAG_ZSET_SPLIT;
+    writeU64(b, 1, this.version);
+    return headerString(writeVarint(b, 9, this.count));
+  }
 }
 
 export function decodeZSetMeta(b: Buffer): ZSetValue {

@@ -1,8 +1,11 @@
 /** Memtable cursors stay correct when the tree under them changes mid-walk. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { Reader, Writer } from '../../src/engine/codec.ts';
 import { MemCursor } from '../../src/engine/cursors.ts';
 import { Memtable } from '../../src/engine/memtable.ts';
+import { readEntry, writeEntry } from '../../src/engine/records.ts';
+import type { DeferredValue } from '../../src/engine/version.ts';
 
 const val = new Uint8Array([1]);
 /** Keys from a small alphabet, so that bounds often equal keys. */
@@ -126,5 +129,20 @@ describe('Memtable values', () => {
     t.apply('s', 2000, Buffer.alloc(64, 1), 0, Infinity);
     expect(t.bytes - before).toBe(0);
     expect(t.get('s', Infinity)!.value!.buffer.byteLength).toBe(64 * 1024);
+  });
+
+  it('keep a deferred value unencoded until it is read or logged, and log its encoding', () => {
+    const t = new Memtable();
+    let encodes = 0;
+    const deferred = (text: string): DeferredValue => ({ length: 46, encode: () => (encodes++, text) });
+    for (let i = 0; i < 100; i++) t.apply('h', 1 + i, deferred(`header ${i}\xff`), 0, Infinity);
+    expect(encodes).toBe(0);
+    expect(Buffer.from(t.get('h', Infinity)!.value!)).toEqual(Buffer.from('header 99\xff', 'latin1'));
+    expect(encodes).toBe(1);
+    // The WAL and flushes write the encoding itself (its length, not the estimate).
+    const w = new Writer(64);
+    writeEntry(w, 'h', t.chain('h')!);
+    const back = readEntry(new Reader(w.finish(), 'test'));
+    expect([back.key, back.seq, Buffer.from(back.value!).toString('latin1')]).toEqual(['h', 100, 'header 99\xff']);
   });
 });
