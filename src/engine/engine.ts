@@ -155,6 +155,7 @@ export class Engine implements TableSource {
   private walPendingBytes = 0;
   /** lastSeq when the last WAL object was sealed: versions with a higher seq are queued. */
   private walSealedSeq = 0;
+  private _seals = 0;
   /** Seq of the last write queued for the WAL: what the next object makes durable. */
   private walQueuedSeq = 0;
   private nextWalId = 1;
@@ -233,6 +234,14 @@ export class Engine implements TableSource {
 
   get lastSeq(): number {
     return this._lastSeq;
+  }
+
+  /**
+   * Bumped each time the writes made so far are cut off to become durable together (a WAL
+   * object sealed, a memtable frozen): writes between two bumps become durable at once.
+   */
+  get seals(): number {
+    return this._seals;
   }
 
   get durableSeq(): number {
@@ -582,6 +591,7 @@ export class Engine implements TableSource {
     const bytes = sealWal(w, KIND_DATA, epoch, writerId);
     const lastSeq = this.walQueuedSeq;
     this.walSealedSeq = this._lastSeq;
+    this._seals++;
     this.memtable.logged += bytes.length;
     const id = this.nextWalId++;
     this.lastWalFlushAt = performance.now();
@@ -645,6 +655,7 @@ export class Engine implements TableSource {
 
   private freeze(): void {
     if (this.memtable.size === 0) return;
+    this._seals++;
     this.frozen.push(this.memtable);
     this.memtable = new Memtable();
     this.kickL0Flush();

@@ -53,6 +53,10 @@ export interface CommandDef {
   keyPos: number;
   /** flags.has('write'), asked several times per command. */
   write: boolean;
+  /** Not skip_slowlog: SLOWLOG and LATENCY see it. */
+  timed: boolean;
+  /** Neither skip_monitor nor admin: MONITOR sees it. */
+  monitored: boolean;
   group: string;
   since: string;
   docFlags: string[];
@@ -75,6 +79,8 @@ function build(name: string, r: RawDef, parent: CommandDef | undefined): Command
     keySpecs: r.keySpecs,
     keyPos: onlyKeyPos(fullname, r.keySpecs),
     write: r.flags.includes('write'),
+    timed: !r.flags.includes('skip_slowlog'),
+    monitored: !r.flags.includes('skip_monitor') && !r.flags.includes('admin'),
     group: r.group,
     since: r.since,
     docFlags: r.docFlags ?? [],

@@ -238,7 +238,7 @@ function finish(server: ServerState, client: ClientState, def: CommandDef, argv:
     server.stats.dirty++;
   }
   if (r !== NO_REPLY) client.reply(r);
-  if (!def.flags.has('skip_slowlog')) {
+  if (def.timed) {
     const threshold = server.config.num('slowlog-log-slower-than');
     if (threshold >= 0 && usec >= threshold) {
       server.slowlog.add(redact(def, argv), usec, client.addr, client.name, server.config.num('slowlog-max-len'));
@@ -246,7 +246,7 @@ function finish(server: ServerState, client: ClientState, def: CommandDef, argv:
     const lat = server.config.num('latency-monitor-threshold');
     if (lat > 0 && usec / 1000 >= lat) server.latency.add(def.flags.has('fast') ? 'fast-command' : 'command', Math.round(usec / 1000));
   }
-  if (server.monitors.size > 0 && !def.flags.has('skip_monitor') && !def.flags.has('admin')) {
+  if (server.monitors.size > 0 && def.monitored) {
     const line = new SimpleString(monitorLine(client, redact(def, argv)));
     for (const m of server.monitors) if (m !== client) m.push(line);
   }

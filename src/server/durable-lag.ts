@@ -10,14 +10,16 @@ import { boundStoreWait } from './store-timeout.ts';
 
 /** Bytes a write op adds to the WAL besides key and value (flags, lengths, seq, expiry). */
 const OP_OVERHEAD = 16;
-/** Writes within this many ms share one entry, so the queue stays short under load. */
-const COALESCE_MS = 1;
+/** Past this many entries, writes join the last one whatever their seal (a bound, never reached in practice). */
 const MAX_ENTRIES = 4096;
 
+/** The writes of one engine seal (Engine.seals): they become durable together. */
 interface Pending {
   seq: number;
+  /** When the first of them was made. */
   at: number;
   bytes: number;
+  seal: number;
 }
 
 export interface Lag {
@@ -54,13 +56,14 @@ export class DurableLag implements EngineLike {
     let bytes = 0;
     for (const op of ops) bytes += op.key.length + (op.value?.length ?? 0) + OP_OVERHEAD;
     this.trim();
-    const now = performance.now();
+    // One entry per seal: the clock is read once per seal, not per write.
+    const seal = this.inner.seals;
     const last = this.queue.length > this.head ? this.queue[this.queue.length - 1]! : undefined;
-    if (last && (now - last.at < COALESCE_MS || this.queue.length - this.head >= MAX_ENTRIES)) {
+    if (last && (last.seal === seal || this.queue.length - this.head >= MAX_ENTRIES)) {
       last.seq = seq;
       last.bytes += bytes;
     } else {
-      this.queue.push({ seq, at: now, bytes });
+      this.queue.push({ seq, at: performance.now(), bytes, seal });
     }
     this.pendingBytes += bytes;
     return seq;
