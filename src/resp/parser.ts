@@ -66,6 +66,8 @@ export class RequestParser {
   /** Arguments still expected in the current multibulk request (0 = between requests). */
   private remaining = 0;
   private args: string[] = [];
+  /** proto-max-bulk-len as it was when the current request began (read once per request). */
+  private maxBulkLen = 0;
   /** Length of the bulk being read, or -1 before its $ header. */
   private bulkLen = -1;
   /** Chunks of a big bulk being collected (see BIG_BULK). */
@@ -176,11 +178,13 @@ export class RequestParser {
       return 'more';
     }
     const n = parseLen(this.buf, this.pos + 1, cr);
-    if (n === undefined || n > this.limits().maxArgs) return this.fail('invalid multibulk length');
+    const limits = this.limits();
+    if (n === undefined || n > limits.maxArgs) return this.fail('invalid multibulk length');
     if (n > 10 && this.authRequired()) return this.fail('unauthenticated multibulk length');
     this.pos = cr + 2;
     if (n <= 0) return 'empty';
     this.remaining = n;
+    this.maxBulkLen = limits.maxBulkLen;
     this.args = [];
     this.bulkLen = -1;
     return 'ok';
@@ -198,7 +202,7 @@ export class RequestParser {
         const c = this.buf[this.pos]!;
         if (c !== 0x24 /* '$' */) return this.fail(`expected '$', got '${String.fromCharCode(c)}'`);
         const n = parseLen(this.buf, this.pos + 1, cr);
-        if (n === undefined || n < 0 || n > this.limits().maxBulkLen) return this.fail('invalid bulk length');
+        if (n === undefined || n < 0 || n > this.maxBulkLen) return this.fail('invalid bulk length');
         if (n > 16384 && this.authRequired()) return this.fail('unauthenticated bulk length');
         this.pos = cr + 2;
         this.bulkLen = n;

@@ -98,10 +98,16 @@ function build(name: string, r: RawDef, parent: CommandDef | undefined): Command
 
 export class CommandTable {
   readonly all = new Map<string, CommandDef>();
+  /** The same by upper-case name, as redis-cli and redis-benchmark send them (no lower-casing per request). */
+  private readonly upper = new Map<string, CommandDef>();
 
   /** handlers: full name ("get", "config|get") -> handler. Throws for names Redis lacks. */
   constructor(handlers: Map<string, Handler>) {
-    for (const [name, r] of Object.entries(raw as unknown as Record<string, RawDef>)) this.all.set(name, build(name, r, undefined));
+    for (const [name, r] of Object.entries(raw as unknown as Record<string, RawDef>)) {
+      const def = build(name, r, undefined);
+      this.all.set(name, def);
+      this.upper.set(name.toUpperCase(), def);
+    }
     for (const [full, h] of handlers) {
       const def = this.find(full);
       if (!def) throw new Error(`handler for ${full}, which is not in the command table`);
@@ -134,7 +140,8 @@ export class CommandTable {
    * subcommand. Returns undefined (unknown command) or 'unknown-sub'.
    */
   lookup(argv: string[]): CommandDef | 'unknown-sub' | undefined {
-    const def = this.all.get(argv[0]!.toLowerCase());
+    const name = argv[0]!;
+    const def = this.all.get(name) ?? this.upper.get(name) ?? this.all.get(name.toLowerCase());
     if (!def || !CommandTable.implemented(def)) return undefined;
     if (!def.subcommands || argv.length === 1) return def;
     const sub = def.subcommands.get(argv[1]!.toLowerCase());
