@@ -511,6 +511,8 @@ export class Engine implements TableSource {
 
   private scheduleWalFlush(): void {
     if (this.walInFlight || this.walImmediate || this.walKeys.length === 0) return;
+    // An armed timer flushes on time (no clock reading per write); only a full buffer cannot wait.
+    if (this.walTimer && this.walPendingBytes < this.o.walFlushBytes) return;
     const wait = this.lastWalFlushAt + this.o.flushIntervalMs - performance.now();
     if (wait <= 0 || this.walPendingBytes >= this.o.walFlushBytes) {
       if (this.walTimer) clearTimeout(this.walTimer);

@@ -47,11 +47,12 @@ export class Chain implements Version {
  * a few times. A first scan after many writes costs one sort, a later one a small merge.
  *
  * Byte values are copied in, small ones into 64 KiB chunks the table owns (an arena, gone with
- * the table); strings and deferred values are immutable and kept as they are (see Chain). Writers hand in Buffers from Node's shared 64 KiB pool or views of bigger buffers: kept
- * as they are, one small live value would pin a whole slab, and a table of rewritten keys (a
- * list's end node, a collection's metadata) would hold many times the memory it counts. The
- * arena bytes of a value stay counted after a rewrite replaces it, so such a table freezes
- * before its waste grows beyond its size limit.
+ * the table). Writers hand in Buffers from Node's shared 64 KiB pool or views of bigger buffers:
+ * kept as they are, one small live value would pin a whole slab, and a table of rewritten keys
+ * would hold many times the memory it counts. The arena bytes of a value stay counted after a
+ * rewrite replaces it, so such a table freezes before its waste grows beyond its size limit.
+ * Strings and deferred values are immutable and hold only their own memory: they are kept as
+ * they are (see Chain), and a rewrite frees them.
  */
 export class Memtable {
   private readonly index = new Map<string, Chain>();

@@ -187,10 +187,6 @@ function decodePairs(b: Buffer, at: number): Map<string, string> {
   return map;
 }
 
-/**
- * Tag byte, then the header as a MessagePack map, written by hand: this runs on every write
- * to a big collection, and a generic encoder costs more than the rest of such a write.
- */
 /** The most bytes encodeSplit writes: tag, fixmap, four one-char names with float 64 values. */
 const SPLIT_HEADER_MAX = 2 + 4 * 11;
 
@@ -216,6 +212,10 @@ class SplitHeaderValue implements DeferredValue, SplitHeader {
   }
 }
 
+/**
+ * Tag byte, then the header as a MessagePack map, written by hand: a generic encoder costs
+ * more than the rest of a write to a big collection.
+ */
 export function encodeSplit(tag: number, header: SplitHeader): string {
   const { v, n, h, k } = header;
   const fields = 2 + (h === undefined ? 0 : 1) + (k === undefined ? 0 : 1);

@@ -72,14 +72,20 @@ export function encodeNode(entries: readonly NodeEntry[], k: number): Uint8Array
   return b;
 }
 
+/** Room for a node's record: NODE_SLOTS entries of a length byte and at most NODE_ELEMENT_MAX bytes. */
+const flatScratch = Buffer.allocUnsafeSlow(NODE_SLOTS * (NODE_ELEMENT_MAX + 1));
+
 /**
  * A node's record (as a binary string) with one more element first (atStart) or last: what
  * encodeNode gives for the entries plus it. Only for elements that go in the node (not isBig),
- * whose length prefix is one byte.
+ * whose length prefix is one byte. Concatenation makes a rope of the records before it (V8
+ * cons strings, some 50 bytes a level): cheap while the node fills, but a full node's record
+ * stays in the memtable until it is flushed, so that one (`full`) is copied flat.
  */
-export function withEntry(node: string, elem: string, atStart: boolean): string {
+export function withEntry(node: string, elem: string, atStart: boolean, full: boolean): string {
   const entry = String.fromCharCode(elem.length + 1) + elem;
-  return atStart ? entry + node : node + entry;
+  const out = atStart ? entry + node : node + entry;
+  return full && out.length <= flatScratch.length ? flatScratch.latin1Slice(0, flatScratch.latin1Write(out, 0)) : out;
 }
 
 /** A node's record (as a binary string) without its first (atStart) or last entry, `elem` (not isBig). */

@@ -252,7 +252,9 @@ function pushOntoEndNode(r: ListRef, elem: string, where: Where): boolean {
   if (!c.node || k === 1 || isBig(elem, k)) return false;
   const pos = where === 'head' ? l.head - 1 : l.head + l.count;
   if (nodeOf(pos, k) !== nodeOf(where === 'head' ? l.head : pos - 1, k)) return false;
-  const node = withEntry(c.node, elem, where === 'head');
+  // Full once the next push at this end would start another node.
+  const full = nodeOf(where === 'head' ? pos - 1 : pos + 1, k) !== nodeOf(pos, k);
+  const node = withEntry(c.node, elem, where === 'head', full);
   if (where === 'head') l.head--;
   l.count++;
   c.push(elem);

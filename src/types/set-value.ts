@@ -139,7 +139,7 @@ export class SetValue {
   }
 
   /** Turns an inline set into a split one under `version`; returns its element records (suffix, value). */
-  splitOff(version: number): [string, Uint8Array | string][] {
+  splitOff(version: number): [string, Uint8Array][] {
     const out: [string, Uint8Array][] = [];
     for (const m of this.members) out.push([m, EMPTY]);
     this.count = this.members.size;
@@ -173,7 +173,7 @@ const FLAG_HASHTABLE = 1;
 /** Inline: tag, flags, then varint length + bytes per member. Split: tag, flags, u64 version, varint count. */
 export function encodeSetMeta(s: SetValue): Uint8Array | DeferredValue {
   const flags = s.intset ? 0 : FLAG_HASHTABLE;
-  if (s.version !== 0) return new SetHeaderValue(flags, s.version, s.count);
+  if (s.version !== 0) return new CountedHeaderValue(TAG_SET_SPLIT, flags, s.version, s.count);
   let size = 2;
   for (const m of s.members) size += m.length + varintLen(m.length);
   const b = Buffer.allocUnsafe(size);
@@ -187,12 +187,17 @@ export function encodeSetMeta(s: SetValue): Uint8Array | DeferredValue {
   return b;
 }
 
-/** A split set's header, encoded only when the engine needs its bytes. */
-class SetHeaderValue implements DeferredValue {
-  readonly flags: number;
+/**
+ * A split set's or sorted set's header, encoded only when the engine needs its bytes: tag,
+ * flags (sets only), u64 version, varint count.
+ */
+export class CountedHeaderValue implements DeferredValue {
+  readonly tag: number;
+  readonly flags: number | undefined;
   readonly version: number;
   readonly count: number;
-  constructor(flags: number, version: number, count: number) {
+  constructor(tag: number, flags: number | undefined, version: number, count: number) {
+    this.tag = tag;
     this.flags = flags;
     this.version = version;
     this.count = count;
@@ -202,10 +207,11 @@ class SetHeaderValue implements DeferredValue {
   }
   encode(): string {
     const b = headerScratch;
-    b[0] = TAG_SET_SPLIT;
-    b[1] = this.flags;
-    writeU64(b, 2, this.version);
-    return headerString(writeVarint(b, 10, this.count));
+    b[0] = this.tag;
+    let at = 1;
+    if (this.flags !== undefined) b[at++] = this.flags;
+    writeU64(b, at, this.version);
+    return headerString(writeVarint(b, at + 8, this.count));
   }
 }
 

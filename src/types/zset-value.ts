@@ -18,9 +18,9 @@
  * keeps -0 (the 's' key encodes it as 0, where it sorts).
  */
 import { readVarint, varintLen, writeVarint } from './varint.ts';
-import { readU64, writeU64 } from './set-value.ts';
+import { CountedHeaderValue, readU64 } from './set-value.ts';
 import type { RankIndex } from './zset-rank.ts';
-import { headerScratch, headerString, readLatin1, writeLatin1 } from '../util/latin1.ts';
+import { readLatin1, writeLatin1 } from '../util/latin1.ts';
 import type { DeferredValue } from '../engine/version.ts';
 
 export const TAG_ZSET_INLINE = 8;
@@ -274,8 +274,7 @@ export function scoreFromBytes(s: string, at = 0): number {
   return scratch.readDoubleBE(0);
 }
 
-/** The value of a member record: the exact score (keeps -0). */
-/** The exact score, 8 bytes little-endian, as a binary string (the engine keeps it as is). */
+/** The value of a member record: the exact score (keeps -0), 8 bytes little-endian, as a binary string. */
 export function encodeScore(score: number): string {
   scratch.writeDoubleLE(score, 0);
   return readLatin1(scratch, 0, 8);
@@ -297,7 +296,7 @@ export function scoreSuffix(score: number, member: string): string {
 
 /** Inline: tag, then per entry an 8-byte double, varint length, member. Split: tag, u64 version, varint count. */
 export function encodeZSetMeta(z: ZSetValue): Uint8Array | DeferredValue {
-  if (z.version !== 0) return new ZSetHeaderValue(z.version, z.count);
+  if (z.version !== 0) return new CountedHeaderValue(TAG_ZSET_SPLIT, undefined, z.version, z.count);
   let size = 1;
   for (const m of z.members) size += 8 + m.length + varintLen(m.length);
   const b = Buffer.allocUnsafe(size);
@@ -310,25 +309,6 @@ export function encodeZSetMeta(z: ZSetValue): Uint8Array | DeferredValue {
     at = writeLatin1(b, at, m);
   }
   return b;
-}
-
-/** A split sorted set's header, encoded only when the engine needs its bytes. */
-class ZSetHeaderValue implements DeferredValue {
-  readonly version: number;
-  readonly count: number;
-  constructor(version: number, count: number) {
-    this.version = version;
-    this.count = count;
-  }
-  get length(): number {
-    return 1 + 8 + 10;
-  }
-  encode(): string {
-    const b = headerScratch;
-    b[0] = TAG_ZSET_SPLIT;
-    writeU64(b, 1, this.version);
-    return headerString(writeVarint(b, 9, this.count));
-  }
 }
 
 export function decodeZSetMeta(b: Buffer): ZSetValue {

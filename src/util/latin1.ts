@@ -40,9 +40,8 @@ export function writeLatin1(b: Buffer, at: number, s: string): number {
 }
 
 /**
- * Room for a short record header (a split collection's metadata, written on every change to
- * it), which its encoder turns into a binary string with headerString: the engine keeps a
- * string as it is, where a Buffer would cost an object and a copy per write.
+ * Room for a short record header (a split collection's metadata) while it is encoded, then
+ * read out as a binary string with headerString: no Buffer per header.
  */
 export const headerScratch = Buffer.allocUnsafeSlow(64);
 
