@@ -70,15 +70,18 @@ export class Writer {
       return;
     }
     this.ensure(13);
+    this.len = putHeader(this.buf, this.len, type, n);
+  }
+
+  /** A bulk string ($, length, CRLF, the bytes, CRLF) with one bounds check: arrays of them are most replies' bulk. */
+  bulk(s: string): void {
+    const n = s.length; // < 2^30: V8's string limit
+    this.ensure(n + 14);
     const buf = this.buf;
-    let at = this.len;
-    buf[at++] = type;
-    let div = 1;
-    while (div * 10 <= n) div *= 10;
-    for (; div >= 1; div /= 10) buf[at++] = 48 + (Math.floor(n / div) % 10);
-    buf[at++] = 13;
-    buf[at++] = 10;
-    this.len = at;
+    const at = writeLatin1(buf, putHeader(buf, this.len, 0x24 /* $ */, n), s);
+    buf[at] = 13;
+    buf[at + 1] = 10;
+    this.len = at + 2;
   }
 
   crlf(): void {
@@ -145,15 +148,17 @@ export function encodeReply(w: Writer, r: Reply, proto: Protocol): void {
   if (r === null) {
     w.str(proto === 3 ? '_\r\n' : '$-1\r\n');
   } else if (typeof r === 'string') {
-    w.header(0x24 /* $ */, r.length);
-    w.str(r);
-    w.crlf();
+    w.bulk(r);
   } else if (typeof r === 'number' || typeof r === 'bigint') {
     if (typeof r === 'number' && r >= 0 && r < 1e9 && Number.isInteger(r)) w.header(0x3a /* : */, r);
     else w.str(`:${integer(r)}\r\n`);
   } else if (Array.isArray(r)) {
     w.header(0x2a /* * */, r.length);
-    for (const x of r) encodeReply(w, x, proto);
+    // Bulk strings first, without the call: LRANGE, SMEMBERS, HGETALL... are arrays of them.
+    for (const x of r) {
+      if (typeof x === 'string') w.bulk(x);
+      else encodeReply(w, x, proto);
+    }
   } else if (r instanceof Uint8Array) {
     w.header(0x24 /* $ */, r.length);
     w.bytes(r);
@@ -193,6 +198,21 @@ export function encodeReply(w: Writer, r: Reply, proto: Protocol): void {
   } else {
     throw new TypeError(`not a reply: ${String(r)}`);
   }
+}
+
+/** Writes type, n (0 <= n < 1e9) in decimal and CRLF at `at`; returns the position after them. */
+function putHeader(buf: Buffer, at: number, type: number, n: number): number {
+  buf[at++] = type;
+  if (n < 10) {
+    buf[at++] = 48 + n;
+  } else {
+    let div = 10;
+    while (div * 10 <= n) div *= 10;
+    for (; div > 0; div = (div / 10) | 0) buf[at++] = 48 + (((n / div) | 0) % 10);
+  }
+  buf[at++] = 13;
+  buf[at++] = 10;
+  return at;
 }
 
 /** Convenience for tests and one-off replies. */
