@@ -20,7 +20,7 @@ import { hashKey } from './bloom.ts';
 import type { CompactInput } from './tasks.ts';
 import { decodeWal, fenceObject, KIND_DATA, KIND_FENCE, newWalBuffer, sealWal } from './wal.ts';
 import { WorkerPool } from './worker-pool.ts';
-import { type Entry, isLive, type Version, type WriteOp } from './version.ts';
+import { type Entry, liveValue, type Version, type WriteOp } from './version.ts';
 import { copyBytes, ownBytes } from '../util/bytes.ts';
 
 export interface EngineOptions {
@@ -1083,8 +1083,8 @@ export class Engine implements TableSource {
     const snapSeq = options.snapshot?.seq ?? Infinity;
     // Memtable hits answer without an async hop.
     const v = this.memGet(key, snapSeq);
-    if (v) return Promise.resolve(isLive(v, this.now()) ? v.value : undefined);
-    return this.tablesGet(key, snapSeq).then((t) => (t && isLive(t, this.now()) ? t.value : undefined));
+    if (v) return Promise.resolve(liveValue(v, this.now()));
+    return this.tablesGet(key, snapSeq).then((t) => (t ? liveValue(t, this.now()) : undefined));
   }
 
   /** The live value with its expiry (0 = none). */
@@ -1092,7 +1092,8 @@ export class Engine implements TableSource {
     const snapSeq = options.snapshot?.seq ?? Infinity;
     if (this.isDropped(key)) return undefined;
     const v = this.memGet(key, snapSeq) ?? (await this.tablesGet(key, snapSeq));
-    return v && isLive(v, this.now()) ? { value: v.value!, expireAt: v.expireAt } : undefined;
+    const value = v && liveValue(v, this.now());
+    return value ? { value, expireAt: v!.expireAt } : undefined;
   }
 
   private memGet(key: string, snapSeq: number): Version | undefined {
@@ -1357,9 +1358,8 @@ class MergeScan {
         if (p) (pending ??= []).push(p);
       }
       if (pending) await Promise.all(pending);
-      if (best && isLive(best, this.now) && !(this.drops && droppedAt(this.drops, key))) {
-        out.push({ key, value: best.value!, expireAt: best.expireAt });
-      }
+      const value = best && liveValue(best, this.now);
+      if (value && !(this.drops && droppedAt(this.drops, key))) out.push({ key, value, expireAt: best!.expireAt });
     }
     return out;
   }

@@ -36,9 +36,12 @@ export interface WriteOp {
   expireAt?: number;
 }
 
-/** A version is live for readers if it is not a tombstone and has not expired by now. */
-export function isLive(v: Version, now: number): boolean {
-  return v.value !== undefined && (v.expireAt === 0 || v.expireAt > now);
+/**
+ * What readers see of a version now: its value, or undefined for a tombstone or an expired one.
+ * v.value is read once: a memtable version makes a string's bytes at each read (Chain).
+ */
+export function liveValue(v: Version, now: number): Uint8Array | undefined {
+  return v.expireAt === 0 || v.expireAt > now ? v.value : undefined;
 }
 
 /**
