@@ -208,6 +208,10 @@ describe('reply encoder', () => {
     expect(formatDouble(0.0001)).toBe('0.0001');
     expect(formatDouble(1e16)).toBe('10000000000000000');
     expect(formatDouble(1e-5)).toBe('1.0000000000000001e-05');
+    expect(formatDouble(-42)).toBe('-42');
+    expect(formatDouble(9007199254740991)).toBe('9007199254740991');
+    expect(formatDouble(-9007199254740991)).toBe('-9007199254740991');
+    expect(formatDouble(9007199254740992)).toBe('9007199254740992');
   });
 
   it('formats doubles that parse back to the same value', () => {

@@ -7,6 +7,7 @@ import { type Memtable, searchKeys, type SortedKeys, visible } from './memtable.
 import type { SstMeta, SstTail, Block } from './sst.ts';
 import { findBlock, lowerBound } from './sst.ts';
 import type { Version } from './version.ts';
+import { map, type Maybe } from '../util/maybe.ts';
 
 export interface Cursor {
   /** Current key, or undefined when the cursor is exhausted. */
@@ -35,7 +36,7 @@ export class MemCursor implements Cursor {
     this.order = table.sorted();
     this.version = table.orderVersion;
     // Reverse: the last keys below `end`; forward: the first at or above `start`.
-    this.pos = this.order.map((keys) =>
+    this.pos = this.order.map(({ keys }) =>
       reverse ? (end === undefined ? keys.length : searchKeys(keys, end, false)) - 1 : start === undefined ? 0 : searchKeys(keys, start, false),
     );
     this.step();
@@ -43,7 +44,7 @@ export class MemCursor implements Cursor {
 
   best(snapSeq: number): Version | undefined {
     // Read the chain now: the live table may have gained versions since positioning.
-    return visible(this.table.chain(this.key!), snapSeq);
+    return visible(this.order[this.from]!.chains[this.pos[this.from]!], snapSeq);
   }
 
   next(): void {
@@ -55,7 +56,7 @@ export class MemCursor implements Cursor {
       const key = this.key;
       this.order = this.table.sorted();
       this.version = this.table.orderVersion;
-      this.pos = this.order.map((keys) => (this.reverse ? searchKeys(keys, key, false) - 1 : searchKeys(keys, key, true)));
+      this.pos = this.order.map(({ keys }) => (this.reverse ? searchKeys(keys, key, false) - 1 : searchKeys(keys, key, true)));
     } else {
       this.pos[this.from]! += this.reverse ? -1 : 1;
     }
@@ -68,7 +69,7 @@ export class MemCursor implements Cursor {
     let from = -1;
     const { order, pos, reverse } = this;
     for (let l = 0; l < order.length; l++) {
-      const k = order[l]![pos[l]!];
+      const k = order[l]!.keys[pos[l]!];
       if (k !== undefined && (key === undefined || (reverse ? k > key : k < key))) {
         key = k;
         from = l;
@@ -79,10 +80,10 @@ export class MemCursor implements Cursor {
   }
 }
 
-/** What a table cursor needs from the engine: cached tail and block loads. */
+/** What a table cursor needs from the engine: tail and block loads, ready now when cached. */
 export interface TableSource {
-  tail(meta: SstMeta): Promise<SstTail>;
-  block(meta: SstMeta, tail: SstTail, index: number, ahead?: number): Promise<Block>;
+  tail(meta: SstMeta): Maybe<SstTail>;
+  block(meta: SstMeta, tail: SstTail, index: number, ahead?: number): Maybe<Block>;
 }
 
 /** Most blocks one readahead asks for (64 KiB of 4 KiB blocks). */
@@ -113,38 +114,42 @@ export class TableCursor implements Cursor {
     this.reverse = reverse;
   }
 
-  async seek(start: string | undefined, end: string | undefined): Promise<void> {
+  /** Positions at the first key >= start (in reverse: the last < end); a promise only to load. */
+  seek(start: string | undefined, end: string | undefined): void | Promise<void> {
     const t = this.tables;
+    let i: number;
     if (!this.reverse) {
-      let i = 0;
+      i = 0;
       if (start !== undefined) while (i < t.length && t[i]!.last < start) i++;
       if (i >= t.length) return this.exhaust();
-      this.table = i;
-      this.tail = await this.src.tail(t[i]!);
-      // The first block whose last key is >= start (past the end: on to the next table).
-      const b = start === undefined ? 0 : findBlock(this.tail, start);
-      await this.loadBlock(b < 0 ? this.tail.lastKeys.length : b);
-      if (this.key === undefined) return;
-      if (start !== undefined) {
-        this.pos = lowerBound(this.entries, start);
-        if (this.pos >= this.entries.length) return this.advanceBlock();
-        this.key = this.entries[this.pos]!.key;
-      }
     } else {
-      let i = t.length - 1;
+      i = t.length - 1;
       if (end !== undefined) while (i >= 0 && t[i]!.first >= end) i--;
       if (i < 0) return this.exhaust();
-      this.table = i;
-      this.tail = await this.src.tail(t[i]!);
-      // The block holding the last key < end: the first whose last key >= end, or the final one.
-      const last = this.tail.lastKeys.length - 1;
-      const b = end === undefined ? last : findBlock(this.tail, end);
-      await this.loadBlock(b < 0 ? last : b);
-      if (this.key === undefined) return;
-      this.pos = (end === undefined ? this.entries.length : lowerBound(this.entries, end)) - 1;
-      if (this.pos < 0) return this.advanceBlock();
-      this.key = this.entries[this.pos]!.key;
     }
+    this.table = i;
+    return map(this.src.tail(t[i]!), (tail) => {
+      this.tail = tail;
+      if (!this.reverse) {
+        // The first block whose last key is >= start (past the end: on to the next table).
+        const b = start === undefined ? 0 : findBlock(tail, start);
+        return map(this.loadBlock(b < 0 ? tail.lastKeys.length : b), () => {
+          if (this.key === undefined || start === undefined) return;
+          this.pos = lowerBound(this.entries, start);
+          if (this.pos >= this.entries.length) return this.advanceBlock();
+          this.key = this.entries[this.pos]!.key;
+        });
+      }
+      // The block holding the last key < end: the first whose last key >= end, or the final one.
+      const last = tail.lastKeys.length - 1;
+      const b = end === undefined ? last : findBlock(tail, end);
+      return map(this.loadBlock(b < 0 ? last : b), () => {
+        if (this.key === undefined) return;
+        this.pos = (end === undefined ? this.entries.length : lowerBound(this.entries, end)) - 1;
+        if (this.pos < 0) return this.advanceBlock();
+        this.key = this.entries[this.pos]!.key;
+      });
+    });
   }
 
   private exhaust(): void {
@@ -153,26 +158,30 @@ export class TableCursor implements Cursor {
   }
 
   /** Loads block b of the current table and positions at its first (or last) key. */
-  private async loadBlock(b: number): Promise<void> {
+  private loadBlock(b: number): void | Promise<void> {
     const tail = this.tail!;
     if (b < 0 || b >= tail.lastKeys.length) return this.nextTable();
     this.blockIndex = b;
-    this.entries = (await this.src.block(this.tables[this.table]!, tail, b, this.reverse ? -this.ahead : this.ahead)).entries;
-    if (this.entries.length === 0) return this.advanceBlock();
-    this.pos = this.reverse ? this.entries.length - 1 : 0;
-    this.key = this.entries[this.pos]!.key;
+    return map(this.src.block(this.tables[this.table]!, tail, b, this.reverse ? -this.ahead : this.ahead), (block) => {
+      this.entries = block.entries;
+      if (this.entries.length === 0) return this.advanceBlock();
+      this.pos = this.reverse ? this.entries.length - 1 : 0;
+      this.key = this.entries[this.pos]!.key;
+    });
   }
 
-  private advanceBlock(): Promise<void> {
+  private advanceBlock(): void | Promise<void> {
     this.ahead = Math.min(2 * this.ahead, READAHEAD_MAX);
     return this.loadBlock(this.blockIndex + (this.reverse ? -1 : 1));
   }
 
-  private async nextTable(): Promise<void> {
+  private nextTable(): void | Promise<void> {
     this.table += this.reverse ? -1 : 1;
     if (this.table < 0 || this.table >= this.tables.length) return this.exhaust();
-    this.tail = await this.src.tail(this.tables[this.table]!);
-    return this.loadBlock(this.reverse ? this.tail.lastKeys.length - 1 : 0);
+    return map(this.src.tail(this.tables[this.table]!), (tail) => {
+      this.tail = tail;
+      return this.loadBlock(this.reverse ? tail.lastKeys.length - 1 : 0);
+    });
   }
 
   best(snapSeq: number): Version | undefined {

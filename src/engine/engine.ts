@@ -22,6 +22,7 @@ import { decodeWal, fenceObject, KIND_DATA, KIND_FENCE, newWalBuffer, sealWal } 
 import { WorkerPool } from './worker-pool.ts';
 import { type Entry, liveValue, type Version, type WriteOp } from './version.ts';
 import { copyBytes, ownBytes } from '../util/bytes.ts';
+import { map, type Maybe } from '../util/maybe.ts';
 
 export interface EngineOptions {
   store: ObjectStore;
@@ -1078,20 +1079,32 @@ export class Engine implements TableSource {
   }
 
   get(key: string, options: { snapshot?: Snapshot } = {}): Promise<Uint8Array | undefined> {
-    if (this.closed) return Promise.reject(new EngineClosedError());
-    if (this.isDropped(key)) return Promise.resolve(undefined);
+    try {
+      return Promise.resolve(this.getMaybe(key, options));
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+  }
+
+  /**
+   * get() answered now when memory holds the answer (a memtable, cached table filters and
+   * blocks), so that a read of a hot key costs no promise; a promise only when it must load.
+   * Throws EngineClosedError instead of rejecting.
+   */
+  getMaybe(key: string, options: { snapshot?: Snapshot } = {}): Maybe<Uint8Array | undefined> {
+    this.checkReadable();
+    if (this.isDropped(key)) return undefined;
     const snapSeq = options.snapshot?.seq ?? Infinity;
-    // Memtable hits answer without an async hop.
     const v = this.memGet(key, snapSeq);
-    if (v) return Promise.resolve(liveValue(v, this.now()));
-    return this.tablesGet(key, snapSeq).then((t) => (t ? liveValue(t, this.now()) : undefined));
+    if (v) return liveValue(v, this.now());
+    return map(this.tablesGet(this.manifest, key, hashKey(key), snapSeq, 0), (t) => (t ? liveValue(t, this.now()) : undefined));
   }
 
   /** The live value with its expiry (0 = none). */
   async getEntry(key: string, options: { snapshot?: Snapshot } = {}): Promise<{ value: Uint8Array; expireAt: number } | undefined> {
     const snapSeq = options.snapshot?.seq ?? Infinity;
     if (this.isDropped(key)) return undefined;
-    const v = this.memGet(key, snapSeq) ?? (await this.tablesGet(key, snapSeq));
+    const v = this.memGet(key, snapSeq) ?? (await this.tablesGet(this.manifest, key, hashKey(key), snapSeq, 0));
     const value = v && liveValue(v, this.now());
     return value ? { value, expireAt: v!.expireAt } : undefined;
   }
@@ -1107,36 +1120,35 @@ export class Engine implements TableSource {
     return undefined;
   }
 
-  private async tablesGet(key: string, snapSeq: number): Promise<Version | undefined> {
-    const m = this.manifest;
-    const h = hashKey(key);
-    let v: Version | undefined;
-    for (const s of m.l0) {
-      if (key < s.first || key > s.last) continue;
-      v = await this.tableGet(s, key, h, snapSeq);
-      if (v) return v;
-    }
-    for (const r of m.runs) {
-      const s = findTable(r.ssts, key);
-      if (!s) continue;
-      v = await this.tableGet(s, key, h, snapSeq);
+  /** The newest version in the tables of m, from the i-th on (L0 tables, then sorted runs). */
+  private tablesGet(m: ManifestData, key: string, hash: number, snapSeq: number, i: number): Maybe<Version | undefined> {
+    const nl0 = m.l0.length;
+    for (; i < nl0 + m.runs.length; i++) {
+      const s = i < nl0 ? m.l0[i]! : findTable(m.runs[i - nl0]!.ssts, key);
+      if (!s || key < s.first || key > s.last) continue;
+      const v = this.tableGet(s, key, hash, snapSeq);
+      if (v instanceof Promise) {
+        const next = i + 1;
+        return v.then((x) => x ?? this.tablesGet(m, key, hash, snapSeq, next));
+      }
       if (v) return v;
     }
     return undefined;
   }
 
-  private async tableGet(s: SstMeta, key: string, hash: number, snapSeq: number): Promise<Version | undefined> {
-    const tail = await this.tail(s);
-    if (!mayContain(tail, key, hash)) return undefined;
-    const b = findBlock(tail, key);
-    if (b < 0) return undefined;
-    return findInBlock(await this.block(s, tail, b), key, snapSeq);
+  private tableGet(s: SstMeta, key: string, hash: number, snapSeq: number): Maybe<Version | undefined> {
+    return map(this.tail(s), (tail) => {
+      if (!mayContain(tail, key, hash)) return undefined;
+      const b = findBlock(tail, key);
+      if (b < 0) return undefined;
+      return map(this.block(s, tail, b), (block) => findInBlock(block, key, snapSeq));
+    });
   }
 
   /** Cached parse of a table's filter, index and properties (one ranged GET on a miss). */
-  tail(s: SstMeta): Promise<SstTail> {
+  tail(s: SstMeta): Maybe<SstTail> {
     const hit = this.tailCache.get(s.id);
-    if (hit) return Promise.resolve(hit);
+    if (hit) return hit;
     return this.load(`t:${s.id}`, async () => {
       const bytes = await this.store.get(s.id, { start: s.tailOffset, end: s.size });
       if (!bytes) return this.missingTable(s.id);
@@ -1151,12 +1163,12 @@ export class Engine implements TableSource {
    * Block `index` of a table. On a miss, `ahead` (a scan's readahead: positive forward, negative
    * in reverse) extends the read to that many blocks in one ranged GET, each cached on its own.
    */
-  block(s: SstMeta, tail: SstTail, index: number, ahead = 1): Promise<Block> {
+  block(s: SstMeta, tail: SstTail, index: number, ahead = 1): Maybe<Block> {
     const key = `${s.id}#${index}`;
     const hit = this.blockCache.get(key);
     if (hit) {
       this.stats.blockCacheHits++;
-      return Promise.resolve(hit);
+      return hit;
     }
     this.stats.blockCacheMisses++;
     return this.load(key, async () => {
@@ -1244,11 +1256,15 @@ export class Engine implements TableSource {
    * range), it saves the per-entry async step of the generator.
    */
   async scanAll(options: ScanOptions & { limit: number }): Promise<ScanEntry[]> {
-    const merge = await this.openScan(options);
-    return merge.fill(options.limit);
+    return this.scanAllMaybe(options);
   }
 
-  private async openScan(options: ScanOptions): Promise<MergeScan> {
+  /** scanAll() answered now when memory holds every block it reads (see getMaybe). */
+  scanAllMaybe(options: ScanOptions & { limit: number }): Maybe<ScanEntry[]> {
+    return map(this.openScan(options), (merge) => merge.fill(options.limit));
+  }
+
+  private openScan(options: ScanOptions): Maybe<MergeScan> {
     this.checkReadable();
     const { start, end, reverse = false } = options;
     const m = this.manifest;
@@ -1261,14 +1277,21 @@ export class Engine implements TableSource {
       const ssts = overlappingRun(r.ssts, start, end);
       if (ssts.length > 0) tables.push(new TableCursor(this, ssts, reverse));
     }
-    await Promise.all(tables.map((c) => c.seek(start, end)));
-    cursors.push(...tables);
-    // A cursor that starts outside the range (a table spanning it without keys in it) only
-    // costs comparisons in every step of the merge: leave it out.
-    const inRange = (c: Cursor) => c.key !== undefined && (reverse ? start === undefined || c.key >= start : end === undefined || c.key < end);
-    // Dropped ranges the scan meets: checked per key, which only such scans pay.
-    const drops = m.dropped.length === 0 ? m.dropped : m.dropped.filter((r) => (end === undefined || r.start < end) && (start === undefined || r.end > start));
-    return new MergeScan(cursors.filter(inRange), options, options.snapshot?.seq ?? Infinity, this.now(), drops);
+    let seeking: Promise<void>[] | undefined;
+    for (const c of tables) {
+      const p = c.seek(start, end);
+      if (p) (seeking ??= []).push(p);
+    }
+    const merge = () => {
+      cursors.push(...tables);
+      // A cursor that starts outside the range (a table spanning it without keys in it) only
+      // costs comparisons in every step of the merge: leave it out.
+      const inRange = (c: Cursor) => c.key !== undefined && (reverse ? start === undefined || c.key >= start : end === undefined || c.key < end);
+      // Dropped ranges the scan meets: checked per key, which only such scans pay.
+      const drops = m.dropped.length === 0 ? m.dropped : m.dropped.filter((r) => (end === undefined || r.start < end) && (start === undefined || r.end > start));
+      return new MergeScan(cursors.filter(inRange), options, options.snapshot?.seq ?? Infinity, this.now(), drops);
+    };
+    return seeking ? Promise.all(seeking).then(merge) : merge();
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -1334,9 +1357,8 @@ class MergeScan {
     this.now = now;
   }
 
-  /** Up to `max` more entries; awaits only when a cursor must load a block. */
-  async fill(max: number): Promise<ScanEntry[]> {
-    const out: ScanEntry[] = [];
+  /** Up to `max` more entries (appended to out); a promise only when a cursor must load a block. */
+  fill(max: number, out: ScanEntry[] = []): Maybe<ScanEntry[]> {
     const { cursors, reverse, start, end } = this;
     while (!this.done && out.length < max) {
       let key: string | undefined;
@@ -1357,9 +1379,10 @@ class MergeScan {
         const p = c.next();
         if (p) (pending ??= []).push(p);
       }
-      if (pending) await Promise.all(pending);
       const value = best && liveValue(best, this.now);
       if (value && !(this.drops && droppedAt(this.drops, key))) out.push({ key, value, expireAt: best!.expireAt });
+      // The cursors must be positioned before anyone reads on, this call or the next.
+      if (pending) return Promise.all(pending).then(() => this.fill(max, out));
     }
     return out;
   }

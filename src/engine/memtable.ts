@@ -104,16 +104,22 @@ export class Memtable {
       prev.older = undefined;
       return prev;
     }
-    const node = new Chain(seq, value, expireAt, prev);
+    // A key's first node stays its node (the sorted arrays hold it): the version it held moves
+    // down the chain. For the WAL this is a rewrite in place too: a queued node logs its newest.
+    this.replacedSeq = prev.seq;
+    this.replacedLen = prev.raw?.length ?? 0;
+    prev.older = new Chain(prev.seq, prev.raw, prev.expireAt, prev.older);
+    prev.seq = seq;
+    prev.raw = value;
+    prev.expireAt = expireAt;
     // Keep versions newer than the oldest snapshot plus the first one it can see.
-    let c: Chain = node;
+    let c: Chain = prev;
     while (c.older && c.seq > oldestSnapshot) c = c.older;
     if (c.older) {
       this.bytes -= chainCost(key, c.older);
       c.older = undefined;
     }
-    this.index.set(key, node);
-    return node;
+    return prev;
   }
 
   /** Bytes as the table keeps them: in the arena, or with memory of their own. */
@@ -137,10 +143,6 @@ export class Memtable {
     return visible(this.index.get(key), snapSeq);
   }
 
-  chain(key: string): Chain | undefined {
-    return this.index.get(key);
-  }
-
   /** Every key with its chain, in no particular order (the flush sorts off-thread). */
   entries(): IterableIterator<[string, Chain]> {
     return this.index.entries();
@@ -150,10 +152,12 @@ export class Memtable {
   sorted(): SortedKeys {
     if (this.pending.length > 0) {
       // Default sort compares UTF-16 units: byte order for binary strings.
-      const levels = [...this.order, this.pending.sort()];
+      const keys = this.pending.sort();
+      const index = this.index;
+      const levels = [...this.order, { keys, chains: keys.map((k) => index.get(k)!) }];
       this.pending = [];
       // New arrays, never changed in place: a cursor keeps reading the ones it positioned in.
-      while (levels.length > 1 && levels[levels.length - 2]!.length <= FANOUT * levels[levels.length - 1]!.length) {
+      while (levels.length > 1 && levels[levels.length - 2]!.keys.length <= FANOUT * levels[levels.length - 1]!.keys.length) {
         const small = levels.pop()!;
         levels.push(mergeSorted(levels.pop()!, small));
       }
@@ -167,21 +171,48 @@ export class Memtable {
 /** How much bigger than the next smaller one a sorted array of a memtable stays. */
 const FANOUT = 4;
 
-/** A memtable's keys in order: sorted arrays, biggest first, with no key in two of them. */
-export type SortedKeys = readonly (readonly string[])[];
+/**
+ * Keys in order with each key's chain beside it (a key's first node never changes), so that a
+ * scan reads versions without a hash lookup per key.
+ */
+export interface SortedLevel {
+  readonly keys: readonly string[];
+  readonly chains: readonly Chain[];
+}
 
-/** The sorted union of two sorted arrays without common keys. */
-function mergeSorted(a: readonly string[], b: readonly string[]): readonly string[] {
-  if (a.length === 0) return b;
-  if (b.length === 0) return a;
-  const out = new Array<string>(a.length + b.length);
+/** A memtable's keys in order: sorted levels, biggest first, with no key in two of them. */
+export type SortedKeys = readonly SortedLevel[];
+
+/** The sorted union of two sorted levels without common keys. */
+function mergeSorted(a: SortedLevel, b: SortedLevel): SortedLevel {
+  if (a.keys.length === 0) return b;
+  if (b.keys.length === 0) return a;
+  const n = a.keys.length + b.keys.length;
+  const keys = new Array<string>(n);
+  const chains = new Array<Chain>(n);
+  const ak = a.keys;
+  const bk = b.keys;
   let i = 0;
   let j = 0;
   let k = 0;
-  while (i < a.length && j < b.length) out[k++] = a[i]! < b[j]! ? a[i++]! : b[j++]!;
-  while (i < a.length) out[k++] = a[i++]!;
-  while (j < b.length) out[k++] = b[j++]!;
-  return out;
+  while (i < ak.length && j < bk.length) {
+    if (ak[i]! < bk[j]!) {
+      keys[k] = ak[i]!;
+      chains[k++] = a.chains[i++]!;
+    } else {
+      keys[k] = bk[j]!;
+      chains[k++] = b.chains[j++]!;
+    }
+  }
+  for (; i < ak.length; i++, k++) {
+    keys[k] = ak[i]!;
+    chains[k] = a.chains[i]!;
+  }
+  for (; j < bk.length; j++, k++) {
+    keys[k] = bk[j]!;
+    chains[k] = b.chains[j]!;
+  }
+  return { keys, chains };
 }
 
 /** Index of the first key >= key (or > key when `after`). */

@@ -115,6 +115,8 @@ export function formatDouble(d: number): string {
   if (d === -Infinity) return '-inf';
   if (Number.isNaN(d)) return 'nan';
   if (d === 0) return Object.is(d, -0) ? '-0' : '0';
+  // Integral scores (the common case) print as themselves: a safe integer has at most 16 digits.
+  if (Number.isSafeInteger(d)) return String(d);
   const [mant, expStr] = d.toExponential(16).split('e') as [string, string];
   const exp = Number(expStr);
   const neg = mant.startsWith('-');

@@ -105,6 +105,9 @@ export class DurableLag implements EngineLike {
   get(key: string, opts?: Parameters<Engine['get']>[1]): ReturnType<Engine['get']> {
     return this.inner.get(key, opts);
   }
+  getMaybe(key: string, opts?: Parameters<Engine['getMaybe']>[1]): ReturnType<Engine['getMaybe']> {
+    return this.inner.getMaybe(key, opts);
+  }
   getEntry(key: string, opts?: Parameters<Engine['getEntry']>[1]): ReturnType<Engine['getEntry']> {
     return this.inner.getEntry(key, opts);
   }
@@ -113,6 +116,9 @@ export class DurableLag implements EngineLike {
   }
   scanAll(opts: ScanOptions & { limit: number }): ReturnType<Engine['scanAll']> {
     return this.inner.scanAll(opts);
+  }
+  scanAllMaybe(opts: ScanOptions & { limit: number }): ReturnType<Engine['scanAllMaybe']> {
+    return this.inner.scanAllMaybe(opts);
   }
   snapshot(): ReturnType<Engine['snapshot']> {
     return this.inner.snapshot();

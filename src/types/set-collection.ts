@@ -14,18 +14,37 @@ import type { ExecContext } from '../commands/types.ts';
 import type { Reply } from '../resp/reply.ts';
 import { readKey, writeKey } from './access.ts';
 import { elemPrefix, metaKey, prefixEnd } from './encoding.ts';
-import type { EngineWrite } from './engine-api.ts';
+import type { EngineEntry, EngineScanOptions, EngineWrite } from './engine-api.ts';
 import { type Db, KeyNotLoadedError, type Keyspace } from './keyspace.ts';
 import { SetValue } from './set-value.ts';
 import type { Entry } from './values.ts';
 import { FAM_RANK, ZSetValue } from './zset-value.ts';
-import type { Maybe } from '../util/maybe.ts';
+import { map, type Maybe } from '../util/maybe.ts';
 import { randomBetween } from '../util/random-between.ts';
 
 /** Records per engine write when streaming many element records. */
 export const CHUNK = 1024;
 /** Re-runs of a command whose keys changed while it awaited; beyond this it fails. */
 const MAX_ATTEMPTS = 20;
+
+/**
+ * f over every item, in order: at once while f answers at once (hot records in memory), else
+ * with at most CHUNK of its promises awaited together.
+ */
+export function lookupAll<T, U>(items: readonly T[], f: (x: T) => Maybe<U>, from = 0, out: U[] = []): Maybe<U[]> {
+  let pending: Promise<void>[] | undefined;
+  for (let i = from; i < items.length; i++) {
+    const r = f(items[i]!);
+    if (!(r instanceof Promise)) {
+      out[i] = r;
+      continue;
+    }
+    const at = i;
+    (pending ??= []).push(r.then((x) => void (out[at] = x)));
+    if (pending.length >= CHUNK) return Promise.all(pending).then(() => lookupAll(items, f, at + 1, out));
+  }
+  return pending ? Promise.all(pending).then(() => out) : out;
+}
 
 /** A key the command looked at changed while it awaited the engine: run it again. */
 export class Stale extends Error {}
@@ -251,15 +270,20 @@ export async function* scanSuffixes(
   prefix: string,
   opts: { after?: string; reverse?: boolean; limit?: number; bounds?: Bounds } = {},
 ): AsyncGenerator<[string, Uint8Array]> {
-  let start = opts.after === undefined ? prefix : prefix + opts.after + '\0';
-  let end = prefixEnd(prefix);
-  const b = opts.bounds;
-  if (b?.lo !== undefined && prefix + b.lo > start) start = prefix + b.lo;
-  if (b?.hiEx !== undefined) end = prefix + b.hiEx;
-  if (start >= end) return;
-  const scan = { start, end, reverse: opts.reverse };
+  const scan = suffixRange(prefix, opts.bounds, opts.after);
+  if (!scan) return;
+  scan.reverse = opts.reverse;
   const entries = opts.limit === undefined ? ks.engine.scan(scan) : await ks.engine.scanAll({ ...scan, limit: opts.limit });
   for await (const e of entries) yield [e.key.slice(prefix.length), e.value];
+}
+
+/** The engine range of the element records under a prefix, within bounds and after a suffix; undefined if empty. */
+export function suffixRange(prefix: string, b?: Bounds, after?: string): EngineScanOptions | undefined {
+  let start = after === undefined ? prefix : prefix + after + '\0';
+  let end = prefixEnd(prefix);
+  if (b?.lo !== undefined && prefix + b.lo > start) start = prefix + b.lo;
+  if (b?.hiEx !== undefined) end = prefix + b.hiEx;
+  return start < end ? { start, end } : undefined;
 }
 
 /**
@@ -302,9 +326,8 @@ export class RandomSeeker {
     this.bounds = bounds;
   }
 
-  /** A random element: [suffix, value]. */
-  async next(): Promise<[string, Uint8Array] | undefined> {
-    const p = this.prefix;
+  /** A random element: [suffix, value]; answered now when the records it reads are in memory. */
+  next(): Maybe<[string, Uint8Array] | undefined> {
     const b = this.bounds;
     if ((this.lo === undefined || this.hi === undefined) && b.lo !== undefined && b.hiEx !== undefined && (b.seeks = (b.seeks ?? 0) + 1) % RETIGHTEN !== 0) {
       // Bounds that earlier seeks found stay valid as elements go (they only get looser), so a
@@ -314,19 +337,32 @@ export class RandomSeeker {
       // hi is inclusive: the last key itself when the bound is "last key + \0" (as set below).
       this.hi = b.hiEx.endsWith('\0') ? b.hiEx.slice(0, -1) : b.hiEx;
     }
-    if (this.lo === undefined || this.hi === undefined) {
-      const start = p + (this.bounds.lo ?? '');
-      const end = this.bounds.hiEx === undefined ? prefixEnd(p) : p + this.bounds.hiEx;
-      for await (const e of this.ks.engine.scan({ start, end, limit: 1 })) this.lo = e.key.slice(p.length);
-      for await (const e of this.ks.engine.scan({ start, end, limit: 1, reverse: true })) this.hi = e.key.slice(p.length);
-      if (this.lo === undefined || this.hi === undefined) return undefined;
-      this.bounds.lo = this.lo;
-      this.bounds.hiEx = this.hi + '\0';
-    }
-    const from = randomBetween(this.lo, this.hi);
-    let [e] = await this.ks.engine.scanAll({ start: p + from, end: p + this.hi + '\0', limit: 1 });
-    // Past the last live element (it was removed meanwhile): wrap to the first.
-    e ??= (await this.ks.engine.scanAll({ start: p + this.lo, end: prefixEnd(p), limit: 1 }))[0];
-    return e && [e.key.slice(p.length), e.value];
+    if (this.lo === undefined || this.hi === undefined) return this.findEnds().then((found) => (found ? this.seek() : undefined));
+    return this.seek();
+  }
+
+  /** Finds the first and last live elements (and tightens the bounds to them); false if none. */
+  private async findEnds(): Promise<boolean> {
+    const p = this.prefix;
+    const start = p + (this.bounds.lo ?? '');
+    const end = this.bounds.hiEx === undefined ? prefixEnd(p) : p + this.bounds.hiEx;
+    for await (const e of this.ks.engine.scan({ start, end, limit: 1 })) this.lo = e.key.slice(p.length);
+    for await (const e of this.ks.engine.scan({ start, end, limit: 1, reverse: true })) this.hi = e.key.slice(p.length);
+    if (this.lo === undefined || this.hi === undefined) return false;
+    this.bounds.lo = this.lo;
+    this.bounds.hiEx = this.hi + '\0';
+    return true;
+  }
+
+  private seek(): Maybe<[string, Uint8Array] | undefined> {
+    const p = this.prefix;
+    const engine = this.ks.engine;
+    const lo = this.lo!;
+    const hi = this.hi!;
+    const found = (e: EngineEntry | undefined): [string, Uint8Array] | undefined => e && [e.key.slice(p.length), e.value];
+    return map(engine.scanAllMaybe({ start: p + randomBetween(lo, hi), end: p + hi + '\0', limit: 1 }), ([e]) =>
+      // Past the last live element (it was removed meanwhile): wrap to the first.
+      e ? found(e) : map(engine.scanAllMaybe({ start: p + lo, end: prefixEnd(p), limit: 1 }), ([w]) => found(w)),
+    );
   }
 }

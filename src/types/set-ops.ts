@@ -6,7 +6,7 @@
  * must follow Guard.check() (set-collection.ts).
  */
 import type { EngineWrite } from './engine-api.ts';
-import { CHUNK, type Guard, RandomSeeker, scanSuffixes, widen } from './set-collection.ts';
+import { CHUNK, type Guard, lookupAll, RandomSeeker, scanSuffixes, widen } from './set-collection.ts';
 import { EMPTY, type SetLimits, SetValue } from './set-value.ts';
 import type { Entry } from './values.ts';
 import { map, type Maybe } from '../util/maybe.ts';
@@ -46,22 +46,14 @@ export class SetView {
 
   has(member: string): Maybe<boolean> {
     if (!this.v.split) return this.v.members.has(member);
-    return map(this.g.ks.engine.get(this.prefix + member), (v) => v !== undefined);
+    return map(this.g.ks.engine.getMaybe(this.prefix + member), (v) => v !== undefined);
   }
 
   hasMany(members: readonly string[]): Maybe<boolean[]> {
     if (!this.v.split) return members.map((m) => this.v.members.has(m));
-    return this.splitHasMany(members);
-  }
-
-  private async splitHasMany(members: readonly string[]): Promise<boolean[]> {
-    const out: boolean[] = [];
     const prefix = this.prefix;
-    for (let i = 0; i < members.length; i += CHUNK) {
-      const got = await Promise.all(members.slice(i, i + CHUNK).map((m) => this.g.ks.engine.get(prefix + m)));
-      for (const x of got) out.push(x !== undefined);
-    }
-    return out;
+    const engine = this.g.ks.engine;
+    return lookupAll(members, (m) => map(engine.getMaybe(prefix + m), (v) => v !== undefined));
   }
 
   /** Every member, in pages of at most CHUNK (inline: one page, intsets sorted as Redis sorts them). */

@@ -12,7 +12,7 @@
  */
 import type { EngineWrite } from './engine-api.ts';
 import { prefixEnd } from './encoding.ts';
-import { CHUNK, type Guard, RandomSeeker, scanSuffixes, widen } from './set-collection.ts';
+import { CHUNK, type Guard, lookupAll, RandomSeeker, scanSuffixes, suffixRange, widen } from './set-collection.ts';
 import { SetValue } from './set-value.ts';
 import { BUCKET, RankIndex } from './zset-rank.ts';
 import {
@@ -99,20 +99,12 @@ export class ZSetView {
     if (!this.v.split) return this.v.index.get(member);
     const p = this.pending?.get(member);
     if (p !== undefined) return p ?? undefined;
-    return map(this.g.ks.engine.get(this.mPrefix + member), (raw) => (raw ? decodeScore(raw) : undefined));
+    return map(this.g.ks.engine.getMaybe(this.mPrefix + member), (raw) => (raw ? decodeScore(raw) : undefined));
   }
 
   scores(members: readonly string[]): Maybe<(number | undefined)[]> {
     if (!this.v.split) return members.map((m) => this.v.index.get(m));
-    return this.splitScores(members);
-  }
-
-  private async splitScores(members: readonly string[]): Promise<(number | undefined)[]> {
-    const out: (number | undefined)[] = [];
-    for (let i = 0; i < members.length; i += CHUNK) {
-      out.push(...(await Promise.all(members.slice(i, i + CHUNK).map((m) => this.score(m)))));
-    }
-    return out;
+    return lookupAll(members, (m) => this.score(m));
   }
 
   /** 0-based rank in ascending order (descending with rev), or undefined. */
@@ -216,17 +208,40 @@ export class ZSetView {
       for (let i = start; i <= end; i++) out.push([v.members[i]!, v.scores[i]!]);
       return out;
     }
-    return this.splitAscRange(start, end);
-  }
-
-  private async splitAscRange(start: number, end: number): Promise<Pair[]> {
-    const v = this.v;
     const want = end - start + 1;
     const fromTop = v.count - 1 - end;
-    const out: Pair[] = [];
     // Skip from whichever end is nearer, or from the rank index's bucket when that is far.
     const reverse = fromTop < start;
-    let skip = reverse ? fromTop : start;
+    const skip = reverse ? fromTop : start;
+    if (skip + want <= CHUNK) return this.nearEnd(skip, want, reverse);
+    return this.splitAscRange(start, end, want, reverse, skip);
+  }
+
+  /**
+   * A short range at one end (ZPOPMIN, ZRANGE 0 9): one bounded scan, answered now when the
+   * records are in memory.
+   */
+  private nearEnd(skip: number, want: number, reverse: boolean): Maybe<Pair[]> {
+    const b = this.v.sBounds;
+    const p = this.sPrefix;
+    const range = suffixRange(p, b);
+    if (!range) return [];
+    return map(this.g.ks.engine.scanAllMaybe({ ...range, reverse, limit: skip + want }), (entries) => {
+      // The first live record from an end: tighten that end's bound.
+      const first = entries[0]?.key.slice(p.length);
+      if (first !== undefined) {
+        if (reverse) b.hiEx = first + '\0';
+        else b.lo = first;
+      }
+      const out: Pair[] = [];
+      for (let i = skip; i < entries.length; i++) out.push(scorePair(entries[i]!.key.slice(p.length), entries[i]!.value));
+      return reverse ? out.reverse() : out;
+    });
+  }
+
+  private async splitAscRange(start: number, end: number, want: number, reverse: boolean, skip: number): Promise<Pair[]> {
+    const v = this.v;
+    const out: Pair[] = [];
     const idx = skip > 2 * BUCKET ? await this.rankIndex() : undefined;
     if (idx) {
       const { from, before } = idx.locate(start);
@@ -627,10 +642,9 @@ export function zsourceAt(g: Guard, key: string): ZSource | undefined | 'wrongty
         }
         if (page.length) yield page;
       },
-      async scores(ms) {
+      scores(ms) {
         if (!sv.split) return ms.map((m) => (sv.members.has(m) ? 1 : undefined));
-        const got = await Promise.all(ms.map((m) => g.ks.engine.get(prefix + m)));
-        return got.map((x) => (x === undefined ? undefined : 1));
+        return lookupAll(ms, (m) => map(g.ks.engine.getMaybe(prefix + m), (x) => (x === undefined ? undefined : 1)));
       },
     };
   }
