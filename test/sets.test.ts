@@ -6,6 +6,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { haveRedisServer, type Raw, RawClient, RedisReference } from './support/redis-reference.ts';
 import { ShaleProcess } from './support/shale-server.ts';
+import { latestManifest, storedKeys } from './support/stored-tables.ts';
+import { LocalStore } from '../src/engine/index.ts';
+import { parseElemKey, prefixEnd } from '../src/types/encoding.ts';
 
 /** Low thresholds so that small collections are already split (element records). */
 const CONF = ['--set-max-intset-entries', '4', '--zset-max-listpack-entries', '4', '--zset-max-listpack-value', '16'];
@@ -114,6 +117,70 @@ describe('big collections and key commands', () => {
       other.close();
     }
   });
+});
+
+describe('a big set drained by SPOP', () => {
+  it('moves to a fresh version once most members are gone, dropping the old records whole, and loses nothing', async () => {
+    const p = await ShaleProcess.start();
+    const store = new LocalStore(p.dir);
+    /** The set's element records in the store, tombstones included, by version. */
+    const stored = async () => {
+      const by = new Map<number, { prefix: string; members: string[] }>();
+      for (const k of await storedKeys(store)) {
+        const e = parseElemKey(k);
+        if (e?.key !== 'q') continue;
+        const v = by.get(e.version) ?? by.set(e.version, { prefix: e.prefix, members: [] }).get(e.version)!;
+        v.members.push(k.slice(e.prefix.length));
+      }
+      return by;
+    };
+    try {
+      let cl = await RawClient.connect(p.port);
+      const members = Array.from({ length: 3000 }, (_, i) => `m${i}`);
+      for (let i = 0; i < members.length; i += 500) await cl.call('SADD', 'q', ...members.slice(i, i + 500));
+      cl.close();
+      await p.stop();
+      const before = await stored();
+      expect([...before.values()].map((v) => v.members.length)).toEqual([3000]);
+      const [v0, { prefix: p0 }] = [...before.entries()][0]!;
+
+      await p.restart();
+      cl = await RawClient.connect(p.port);
+      // Popping 2,401 of 3,000 makes the removals outnumber the members four to one.
+      const popped: string[] = [];
+      for (let i = 0; i < 2600; i++) popped.push((await cl.call('SPOP', 'q')) as string);
+      popped.push(...((await cl.call('SPOP', 'q', '100')) as string[]));
+      const rest = (await cl.call('SMEMBERS', 'q')) as string[];
+      expect(new Set(popped).size).toBe(2700);
+      expect([...popped, ...rest].sort()).toEqual(members.map((m) => `$${m}`).sort());
+      expect(await cl.call('SCARD', 'q')).toBe(':300');
+      expect(await cl.call('OBJECT', 'ENCODING', 'q')).toBe('$hashtable');
+      // The old version's range is dropped once the rewrite is durable (a flush interval, a cleanup tick).
+      await new Promise((r) => setTimeout(r, 1000));
+      cl.close();
+      await p.stop();
+
+      const m = await latestManifest(store);
+      const after = await stored();
+      // The first version's records are gone: dropped whole (or already compacted away).
+      expect(!after.has(v0) || m.dropped.some((r) => r.start <= p0 && r.end >= prefixEnd(p0))).toBe(true);
+      after.delete(v0);
+      // One new version, written at the rewrite with the members then left (at most 599), and
+      // holding every member still there.
+      expect(after.size).toBe(1);
+      const kept = [...after.values()][0]!.members;
+      expect(kept.length).toBeLessThanOrEqual(599);
+      for (const r of rest) expect(kept).toContain(r.slice(1));
+
+      await p.restart();
+      cl = await RawClient.connect(p.port);
+      expect(sorted(await cl.call('SMEMBERS', 'q'))).toEqual([...rest].sort());
+      expect(await cl.call('SCARD', 'q')).toBe(':300');
+      cl.close();
+    } finally {
+      await p.cleanup();
+    }
+  }, 60_000);
 });
 
 describe.skipIf(!haveRedisServer())('DUMP payloads exchanged with redis-server', () => {

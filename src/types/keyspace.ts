@@ -567,6 +567,11 @@ export class Keyspace {
     return e;
   }
 
+  /** A key's collection moved to a new version (SetView.rewrite): the old one's records go. */
+  retireVersion(db: number, key: string, version: number): void {
+    this.background.cleanupPrefix(elemPrefix(this.db(db).ns, key, version));
+  }
+
   /** Records to retire an old value: its TTL index record and its element records. */
   private dropOld(batch: EngineWrite[], d: Db, key: string, old: Entry, newExpire: number | undefined): void {
     if (old.expireAt && old.expireAt !== newExpire) batch.push({ key: ttlKey(d.ns, old.expireAt, key) });

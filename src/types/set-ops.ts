@@ -13,6 +13,13 @@ import { map, type Maybe } from '../util/maybe.ts';
 
 /** Below this many members a split set is read whole for random sampling (exactly uniform). */
 const SAMPLE_WHOLE = 2000;
+/**
+ * A split set whose removals outnumber its members REWRITE_RATIO to one (at least
+ * REWRITE_MIN of them) is rewritten whole by the next SPOP, if it has at most REWRITE_MAX members.
+ */
+const REWRITE_RATIO = 4;
+const REWRITE_MIN = 1024;
+const REWRITE_MAX = 16384;
 
 export class SetView {
   readonly g: Guard;
@@ -23,6 +30,8 @@ export class SetView {
   private records: EngineWrite[] = [];
   private rehomed = false;
   private touched = false;
+  /** Split and due a rewrite: every member this command read, as its changes leave them. */
+  private live: Set<string> | undefined;
 
   constructor(g: Guard, key: string, e: Entry | undefined, v: SetValue) {
     this.g = g;
@@ -97,7 +106,24 @@ export class SetView {
       const all = this.v.ordered();
       return all[Math.floor(Math.random() * all.length)];
     }
+    if (this.rewriteDue()) {
+      return map(this.splitAll(), (all) => {
+        this.live = new Set(all);
+        return all[Math.floor(Math.random() * all.length)];
+      });
+    }
     return map(new RandomSeeker(this.g.ks, this.prefix, this.v.bounds).next(), (x) => x?.[0]);
+  }
+
+  /**
+   * Removed members leave deletions in the element range until compaction drops them, and each
+   * random seek walks the ones after the point it lands on: in a set that has lost most of its
+   * members (a big set drained by SPOP), that is most of the range. Rewritten under a fresh
+   * version, the set's range holds its members only, at a cost the removals have paid for.
+   */
+  private rewriteDue(): boolean {
+    const v = this.v;
+    return v.split && v.removed >= REWRITE_MIN && v.removed > REWRITE_RATIO * v.count && v.count <= REWRITE_MAX;
   }
 
   /** `n` random members, repetitions allowed (SRANDMEMBER with a negative count). */
@@ -118,8 +144,9 @@ export class SetView {
    * the size: Redis's "CASE 3") are sampled exactly; otherwise distinct random seeks.
    */
   async randomDistinct(n: number): Promise<string[]> {
-    if (!this.v.split || this.card <= SAMPLE_WHOLE || n * 3 > this.card) {
+    if (!this.v.split || this.card <= SAMPLE_WHOLE || n * 3 > this.card || this.rewriteDue()) {
       const all = await this.all();
+      if (this.rewriteDue()) this.live = new Set(all);
       for (let i = 0; i < n; i++) {
         const j = i + Math.floor(Math.random() * (all.length - i));
         [all[i], all[j]] = [all[j]!, all[i]!];
@@ -150,6 +177,7 @@ export class SetView {
         this.records.push({ key: this.prefix + m, value: EMPTY });
         v.count++;
         widen(v.bounds, m);
+        this.live?.add(m);
       } else {
         v.addInline(m);
       }
@@ -164,6 +192,8 @@ export class SetView {
       if (v.split) {
         this.records.push({ key: this.prefix + m });
         v.count--;
+        v.removed++;
+        this.live?.delete(m);
       } else {
         v.removeInline(m);
       }
@@ -188,10 +218,30 @@ export class SetView {
       for (const [m, value] of this.v.splitOff(version)) this.records.push({ key: prefix + m, value });
       this.rehomed = true;
     }
+    const old = this.live?.size && this.v.split ? this.rewrite(this.live) : undefined;
+    this.live = undefined;
     const records = this.records;
     this.records = [];
     ks.collectionChanged(this.g.db, this.key, this.e, records, this.rehomed);
     this.rehomed = false;
+    // Only once the new version is written: until then the metadata names the old one.
+    if (old !== undefined) ks.retireVersion(this.g.db, this.key, old);
+  }
+
+  /** Moves the set to a fresh version holding `live` (see rewriteDue); returns the old version. */
+  private rewrite(live: Set<string>): number {
+    const v = this.v;
+    const old = v.version;
+    v.version = this.g.ks.allocVersion();
+    const prefix = this.prefix;
+    // The old version's records go with its whole range: the changes to them are moot.
+    this.records = [];
+    for (const m of live) this.records.push({ key: prefix + m, value: EMPTY });
+    v.count = live.size;
+    v.removed = 0;
+    v.bounds = {};
+    this.rehomed = true;
+    return old;
   }
 }
 

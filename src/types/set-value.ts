@@ -56,6 +56,8 @@ export class SetValue {
   splitWanted = false;
   /** Split: where live members lie (set-collection.ts Bounds; memory only). */
   bounds: { lo?: string; hiEx?: string } = {};
+  /** Split: members removed since its records were last written whole (memory only; SetView.rewrite). */
+  removed = 0;
 
   constructor(members: Iterable<string> = [], intset = true) {
     this.members = new Set(members);
