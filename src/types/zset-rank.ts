@@ -20,6 +20,8 @@ import { readLatin1, writeLatin1 } from '../util/latin1.ts';
 
 export const BUCKET = 256;
 const MAX_BUCKET = 4 * BUCKET;
+/** Records per engine read of a recount. */
+const RECOUNT_PAGE = 1024;
 
 interface Recount {
   lo: string;
@@ -146,12 +148,20 @@ export class RankIndex {
       const bounds: string[] = [];
       const counts: number[] = [];
       const end = rc.hi === undefined ? prefixEnd(prefix) : prefix + rc.hi;
-      for await (const e of engine.scan({ start: prefix + lo, end, snapshot: snap })) {
-        if (counts.length === 0 || counts[counts.length - 1] === BUCKET) {
-          bounds.push(counts.length === 0 ? lo : e.key.slice(prefix.length));
-          counts.push(0);
+      // In pages that are read at once when memory holds them (a re-cut bucket usually is):
+      // then the recount finishes before anything else runs, with nothing in its log.
+      for (let start = prefix + lo; ; ) {
+        const page = engine.scanAllMaybe({ start, end, snapshot: snap, limit: RECOUNT_PAGE });
+        const entries = page instanceof Promise ? await page : page;
+        for (const e of entries) {
+          if (counts.length === 0 || counts[counts.length - 1] === BUCKET) {
+            bounds.push(counts.length === 0 ? lo : e.key.slice(prefix.length));
+            counts.push(0);
+          }
+          counts[counts.length - 1]!++;
         }
-        counts[counts.length - 1]!++;
+        if (entries.length < RECOUNT_PAGE) break;
+        start = entries[entries.length - 1]!.key + '\0';
       }
       if (counts.length === 0) {
         bounds.push(lo);
