@@ -17,6 +17,7 @@ import { SetValue } from '../src/types/set-value.ts';
 import { ZSetValue } from '../src/types/zset-value.ts';
 import { BUCKET } from '../src/types/zset-rank.ts';
 import { readVarint } from '../src/types/varint.ts';
+import { map } from '../src/util/maybe.ts';
 
 const N = 20_000;
 const open: Keyspace[] = [];
@@ -52,12 +53,13 @@ async function openKs(store: MemoryStore): Promise<Probe> {
       }
     })();
   };
-  const scanAll = engine.scanAll.bind(engine);
-  engine.scanAll = async (opts) => {
-    const got = await scanAll(opts);
-    scanned.n += got.length;
-    return got;
-  };
+  // scanAll goes through scanAllMaybe.
+  const scanAllMaybe = engine.scanAllMaybe.bind(engine);
+  engine.scanAllMaybe = (opts) =>
+    map(scanAllMaybe(opts), (got) => {
+      scanned.n += got.length;
+      return got;
+    });
   const ks = await Keyspace.open(engine, { hz: 50 });
   open.push(ks);
   return { ks, batches, scanned };
@@ -168,8 +170,10 @@ describe('split sets at scale', () => {
     expect(popped).toEqual(new Set(all));
     expect(await call(p, ['EXISTS', 's'])).toBe(0);
     expect(await call(p, ['SPOP', 's'])).toBe(null);
-    // About one entry read per pop (the ends are found again every 64 pops, two more each).
-    expect(p.scanned.n).toBeLessThan(n * 1.2);
+    // About one entry read per pop (the ends are found again every 64 pops, two more each), and
+    // one read of the members left when the drained set is rewritten (set-ops.ts rewriteDue:
+    // removals outnumber them four to one then, so they are at most a fifth of n).
+    expect(p.scanned.n).toBeLessThan(n * 1.2 + n / 5);
   });
 });
 
