@@ -1102,11 +1102,20 @@ export class Engine implements TableSource {
 
   /** The live value with its expiry (0 = none). */
   async getEntry(key: string, options: { snapshot?: Snapshot } = {}): Promise<{ value: Uint8Array; expireAt: number } | undefined> {
-    const snapSeq = options.snapshot?.seq ?? Infinity;
+    return this.getEntryMaybe(key, options);
+  }
+
+  /** getEntry() answered now when memory holds the answer (see getMaybe). */
+  getEntryMaybe(key: string, options: { snapshot?: Snapshot } = {}): Maybe<{ value: Uint8Array; expireAt: number } | undefined> {
+    this.checkReadable();
     if (this.isDropped(key)) return undefined;
-    const v = this.memGet(key, snapSeq) ?? (await this.tablesGet(this.manifest, key, hashKey(key), snapSeq, 0));
-    const value = v && liveValue(v, this.now());
-    return value ? { value, expireAt: v!.expireAt } : undefined;
+    const snapSeq = options.snapshot?.seq ?? Infinity;
+    const entry = (v: Version | undefined) => {
+      const value = v && liveValue(v, this.now());
+      return value ? { value, expireAt: v!.expireAt } : undefined;
+    };
+    const v = this.memGet(key, snapSeq);
+    return v ? entry(v) : map(this.tablesGet(this.manifest, key, hashKey(key), snapSeq, 0), entry);
   }
 
   private memGet(key: string, snapSeq: number): Version | undefined {

@@ -108,6 +108,9 @@ export class DurableLag implements EngineLike {
   getMaybe(key: string, opts?: Parameters<Engine['getMaybe']>[1]): ReturnType<Engine['getMaybe']> {
     return this.inner.getMaybe(key, opts);
   }
+  getEntryMaybe(key: string, opts?: Parameters<Engine['getEntryMaybe']>[1]): ReturnType<Engine['getEntryMaybe']> {
+    return this.inner.getEntryMaybe(key, opts);
+  }
   getEntry(key: string, opts?: Parameters<Engine['getEntry']>[1]): ReturnType<Engine['getEntry']> {
     return this.inner.getEntry(key, opts);
   }

@@ -12,6 +12,7 @@ export type EngineLike = Pick<
   | 'get'
   | 'getMaybe'
   | 'getEntry'
+  | 'getEntryMaybe'
   | 'scan'
   | 'scanAll'
   | 'scanAllMaybe'

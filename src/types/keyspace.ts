@@ -38,6 +38,7 @@ import { splitList } from './list-records.ts';
 import { SetValue } from './set-value.ts';
 import { ZSetValue } from './zset-value.ts';
 import { randomBetween } from '../util/random-between.ts';
+import type { Maybe } from '../util/maybe.ts';
 
 export type MaxmemoryPolicy =
   | 'noeviction'
@@ -108,6 +109,9 @@ export class Db {
     this.fresh = fresh;
   }
 }
+
+/** A metadata record as the engine returns it. */
+type StoredEntry = { value: Uint8Array; expireAt: number };
 
 interface Load {
   promise: Promise<void>;
@@ -302,10 +306,35 @@ export class Keyspace {
     for (const key of keys) {
       const pk = this.pk(d, key);
       if (this.hot.has(pk) || this.missing.has(pk)) continue;
-      (waits ??= []).push(this.load(d, key, pk));
+      const w = this.loadNow(d, key, pk);
+      if (w) (waits ??= []).push(w);
     }
     if (!waits) return undefined;
     return this.prefetchLoop(db, keys, waits);
+  }
+
+  /**
+   * Loads a key at once when the engine answers from memory (its memtables, cached blocks) and
+   * its value is one record; otherwise the load to wait for.
+   */
+  private loadNow(d: Db, key: string, pk: string): Promise<void> | undefined {
+    if (this.loading.has(pk)) return this.load(d, key, pk);
+    let got: Maybe<StoredEntry | undefined>;
+    try {
+      got = this.engine.getEntryMaybe(pk);
+    } catch (err) {
+      got = Promise.reject(err as Error);
+    }
+    if (got instanceof Promise) return this.load(d, key, pk, got);
+    if (!got) {
+      this.addMissing(pk);
+      return undefined;
+    }
+    const m = decodeMeta(got.value);
+    // A split hash: its elements are read too.
+    if (m.kind !== 'value') return this.load(d, key, pk, got);
+    this.install(pk, this.newEntry(m.value, got.expireAt ?? 0, 'auto'));
+    return undefined;
   }
 
   private async prefetchLoop(db: number, keys: readonly string[], waits: Promise<void>[]): Promise<void> {
@@ -339,7 +368,8 @@ export class Keyspace {
     if (p) await p;
   }
 
-  private load(d: Db, key: string, pk: string): Promise<void> {
+  /** Reads a key into memory (or the missing set); `first`: its metadata read, if begun. */
+  private load(d: Db, key: string, pk: string, first?: Maybe<StoredEntry | undefined>): Promise<void> {
     const existing = this.loading.get(pk);
     if (existing) return existing.promise;
     const l: Load = { stale: false, promise: Promise.resolve() };
@@ -347,7 +377,8 @@ export class Keyspace {
       try {
         for (;;) {
           l.stale = false;
-          const got = await this.readKey(d.ns, key, pk);
+          const got = await this.readKey(d.ns, key, pk, first);
+          first = undefined;
           if (l.stale) continue; // a write raced with the read: read again
           if (this.byNs.get(d.ns) !== d) return; // flushed meanwhile
           if (this.hot.has(pk) || this.missing.has(pk)) return;
@@ -364,8 +395,8 @@ export class Keyspace {
   }
 
   /** Reads and decodes one key (metadata plus elements of split collections) from the engine. */
-  async readKey(ns: number, key: string, pk: string): Promise<{ value: Value; expireAt: number } | undefined> {
-    const e = await this.engine.getEntry(pk);
+  async readKey(ns: number, key: string, pk: string, entry?: Maybe<StoredEntry | undefined>): Promise<{ value: Value; expireAt: number } | undefined> {
+    const e = await (entry ?? this.engine.getEntry(pk));
     if (!e) return undefined;
     const m = decodeMeta(e.value);
     const expireAt = e.expireAt ?? 0;
