@@ -128,6 +128,36 @@ describe('request parser', () => {
       }),
     );
   });
+
+  it('copies what it still needs of chunks read into one reused buffer, however little it parses per read', () => {
+    // Small arguments, and big ones that take the parser's collect-the-chunks path (> 32 KiB).
+    const arg = fc.oneof(fc.uint8Array({ maxLength: 40 }), fc.constant(new Uint8Array(40_000).fill(7))).map((b) => Buffer.from(b).toString('latin1'));
+    const chunkSize = fc.oneof(fc.integer({ min: 1, max: 64 }), fc.integer({ min: 1000, max: 65536 }));
+    fc.assert(
+      fc.property(fc.array(fc.array(arg, { minLength: 1, maxLength: 4 }), { maxLength: 5 }), chunkSize, fc.array(fc.nat(3), { minLength: 1 }), (cmds, chunk, takes) => {
+        const wire = Buffer.from(cmds.map((c) => `*${c.length}\r\n` + c.map((a) => `$${a.length}\r\n${a}\r\n`).join('')).join(''), 'latin1');
+        const shared = Buffer.alloc(65536);
+        const p = new RequestParser();
+        const out: (string[] | ProtocolError)[] = [];
+        for (let at = 0, k = 0; at < wire.length; at += chunk, k++) {
+          const n = Math.min(chunk, wire.length - at);
+          wire.copy(shared, 0, at, at + n);
+          p.feed(shared.subarray(0, n), true);
+          // A command that goes async leaves the rest of the read unparsed until it is done.
+          for (let t = 0; t < takes[k % takes.length]!; t++) {
+            const r = p.next();
+            if (r === undefined) break;
+            out.push(r);
+          }
+          p.keep();
+          shared.fill(0x2a); // the next read overwrites the buffer
+        }
+        for (let r = p.next(); r !== undefined; r = p.next()) out.push(r);
+        expect(out).toEqual(cmds);
+      }),
+      { numRuns: 300 },
+    );
+  });
 });
 
 describe('splitArgs', () => {

@@ -74,6 +74,8 @@ export class RequestParser {
   private chunks: Buffer[] | undefined;
   private chunkBytes = 0;
   private failed = false;
+  /** The chunk last fed, while its owner may still reuse its memory (see keep). */
+  private lent: Buffer | undefined;
   private readonly limits: () => ParserLimits;
   private readonly authRequired: () => boolean;
 
@@ -87,8 +89,10 @@ export class RequestParser {
     return this.buf.length - this.pos + this.chunkBytes;
   }
 
-  feed(chunk: Buffer): void {
+  /** Adds received bytes; a `borrowed` chunk's memory is reused once keep() has been called. */
+  feed(chunk: Buffer, borrowed = false): void {
     if (this.failed) return;
+    if (borrowed) this.lent = chunk;
     if (this.chunks) {
       this.chunks.push(chunk);
       this.chunkBytes += chunk.length;
@@ -101,6 +105,19 @@ export class RequestParser {
       this.buf = Buffer.concat([this.buf.subarray(this.pos), chunk]);
       this.pos = 0;
     }
+  }
+
+  /** Copies what is still unparsed of a borrowed chunk, before its owner reuses the memory. */
+  keep(): void {
+    const lent = this.lent;
+    if (!lent) return;
+    this.lent = undefined;
+    if (this.buf === lent) {
+      this.buf = this.pos < lent.length ? Buffer.from(lent.subarray(this.pos)) : EMPTY;
+      this.pos = 0;
+    }
+    const last = this.chunks ? this.chunks.length - 1 : -1;
+    if (last >= 0 && this.chunks![last] === lent) this.chunks![last] = Buffer.from(lent);
   }
 
   /**

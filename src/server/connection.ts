@@ -13,6 +13,7 @@ import { ErrorReply } from '../resp/reply.ts';
 import { execute } from './dispatch.ts';
 import { isClientBlocked, removeBlockedClient } from './blocking.ts';
 import { ClientState, type ClientIO, type ServerState } from './state.ts';
+import { onReads } from './socket-reads.ts';
 
 /** Stop reading a client whose unparsed input exceeds this while a command is running. */
 const INPUT_PAUSE_BYTES = 4 * 1024 * 1024;
@@ -49,7 +50,7 @@ export class Connection implements ClientIO {
     socket.setNoDelay(true);
     const keepalive = server.config.num('tcp-keepalive');
     if (keepalive > 0) socket.setKeepAlive(true, keepalive * 1000);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    onReads(socket, (chunk, borrowed) => this.onData(chunk, borrowed));
     socket.on('drain', () => this.onDrain());
     socket.on('error', (e) => server.log.debug({ err: e, client: this.client.id }, 'client socket error'));
     socket.on('close', () => this.onClosed());
@@ -69,10 +70,10 @@ export class Connection implements ClientIO {
     return this.parser.buffered;
   }
 
-  private onData(chunk: Buffer): void {
+  private onData(chunk: Buffer, borrowed: boolean): void {
     if (this.client.closing) return;
     this.server.stats.netInput += chunk.length;
-    this.parser.feed(chunk);
+    this.parser.feed(chunk, borrowed);
     if (this.parser.buffered > this.server.config.num('client-query-buffer-limit')) {
       this.server.log.warn({ client: this.client.id, addr: this.client.addr }, 'closing client that reached max query buffer length');
       this.destroy();
@@ -80,6 +81,8 @@ export class Connection implements ClientIO {
     }
     if (!this.running) this.pump();
     else if (this.parser.buffered > INPUT_PAUSE_BYTES) this.pauseReading();
+    // What the commands run so far left unparsed outlives the chunk's memory.
+    this.parser.keep();
   }
 
   /** Runs queued requests until one goes async, the input is exhausted, or the client closes. */
