@@ -1092,12 +1092,7 @@ export class Engine implements TableSource {
    * Throws EngineClosedError instead of rejecting.
    */
   getMaybe(key: string, options: { snapshot?: Snapshot } = {}): Maybe<Uint8Array | undefined> {
-    this.checkReadable();
-    if (this.isDropped(key)) return undefined;
-    const snapSeq = options.snapshot?.seq ?? Infinity;
-    const v = this.memGet(key, snapSeq);
-    if (v) return liveValue(v, this.now());
-    return map(this.tablesGet(this.manifest, key, hashKey(key), snapSeq, 0), (t) => (t ? liveValue(t, this.now()) : undefined));
+    return map(this.newest(key, options), (v) => v && liveValue(v, this.now()));
   }
 
   /** The live value with its expiry (0 = none). */
@@ -1107,15 +1102,18 @@ export class Engine implements TableSource {
 
   /** getEntry() answered now when memory holds the answer (see getMaybe). */
   getEntryMaybe(key: string, options: { snapshot?: Snapshot } = {}): Maybe<{ value: Uint8Array; expireAt: number } | undefined> {
+    return map(this.newest(key, options), (v) => {
+      const value = v && liveValue(v, this.now());
+      return value ? { value, expireAt: v!.expireAt } : undefined;
+    });
+  }
+
+  /** The newest version of key a snapshot (or now) sees, tombstone or not, outside dropped ranges. */
+  private newest(key: string, options: { snapshot?: Snapshot }): Maybe<Version | undefined> {
     this.checkReadable();
     if (this.isDropped(key)) return undefined;
     const snapSeq = options.snapshot?.seq ?? Infinity;
-    const entry = (v: Version | undefined) => {
-      const value = v && liveValue(v, this.now());
-      return value ? { value, expireAt: v!.expireAt } : undefined;
-    };
-    const v = this.memGet(key, snapSeq);
-    return v ? entry(v) : map(this.tablesGet(this.manifest, key, hashKey(key), snapSeq, 0), entry);
+    return this.memGet(key, snapSeq) ?? this.tablesGet(this.manifest, key, hashKey(key), snapSeq, 0);
   }
 
   private memGet(key: string, snapSeq: number): Version | undefined {
