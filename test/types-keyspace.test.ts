@@ -29,6 +29,17 @@ async function countRecords(engine: Engine, family: string, ns: number): Promise
   return n;
 }
 
+/** Counts the engine's metadata reads (getEntry goes through getEntryMaybe). */
+function countReads(engine: Engine): { n: number } {
+  const reads = { n: 0 };
+  const orig = engine.getEntryMaybe.bind(engine);
+  engine.getEntryMaybe = ((k: string) => {
+    reads.n++;
+    return orig(k);
+  }) as typeof engine.getEntryMaybe;
+  return reads;
+}
+
 function hashOf(n: number, valueLen = 3): HashValue {
   const h = new HashValue();
   for (let i = 0; i < n; i++) h.set(`f${i}`, 'v'.repeat(valueLen) + i);
@@ -81,17 +92,11 @@ describe('Keyspace', () => {
     first.ks.set(0, 'other', 'v');
     await first.ks.close();
     const { ks, engine } = await openKs(store);
-    let reads = 0;
-    // getEntry goes through getEntryMaybe.
-    const orig = engine.getEntryMaybe.bind(engine);
-    engine.getEntryMaybe = ((k: string) => {
-      reads++;
-      return orig(k);
-    }) as typeof engine.getEntryMaybe;
+    const reads = countReads(engine);
     // Answered at once or after a load, depending on what the engine has cached.
     await ks.prefetch(0, ['nope']);
     expect(ks.prefetch(0, ['nope'])).toBeUndefined();
-    expect(reads).toBe(1);
+    expect(reads.n).toBe(1);
   });
 
   it('loads a key the engine holds in memory at once, without a promise', async () => {
@@ -101,18 +106,13 @@ describe('Keyspace', () => {
     ks.set(0, 'h', hashOf(3));
     ks.forget(0, 'k');
     ks.forget(0, 'h');
-    let reads = 0;
-    const orig = engine.getEntryMaybe.bind(engine);
-    engine.getEntryMaybe = ((k: string) => {
-      reads++;
-      return orig(k);
-    }) as typeof engine.getEntryMaybe;
+    const reads = countReads(engine);
     // In the memtable: no promise, no microtask before the handler can run.
     expect(ks.prefetch(0, ['k', 'h', 'absent'])).toBeUndefined();
     expect(ks.lookup(0, 'k', Date.now())?.value).toBe('v1');
     expect((ks.lookup(0, 'h', Date.now())?.value as HashValue).get('f2')).toBe('vvv2');
     expect(ks.prefetch(0, ['absent'])).toBeUndefined();
-    expect(reads).toBe(3);
+    expect(reads.n).toBe(3);
   });
 
   it('keeps small hashes inline and splits big ones into element records', async () => {
