@@ -87,6 +87,26 @@ describe('MemCursor', () => {
   });
 });
 
+describe('Memtable versions under snapshots', () => {
+  it('keep a key on one first node, so a positioned cursor sees the versions written after it', () => {
+    const t = new Memtable();
+    const first = t.apply('k', 1, Buffer.from('v1'), 0, Infinity);
+    t.apply('other', 2, Buffer.from('o'), 0, Infinity);
+    const c = new MemCursor(t, false, undefined, undefined);
+    expect(c.key).toBe('k');
+    // A snapshot at seq 2 is open: the old version must stay readable.
+    const node = t.apply('k', 3, Buffer.from('v3'), 0, 2);
+    expect(node).toBe(first);
+    expect([t.replacedSeq, t.replacedLen]).toEqual([1, 2]);
+    expect(Buffer.from(c.best(Infinity)!.value!).toString()).toBe('v3');
+    expect(Buffer.from(c.best(2)!.value!).toString()).toBe('v1');
+    // Once no snapshot needs it, the next write drops the old version.
+    t.apply('k', 4, Buffer.from('v4'), 0, Infinity);
+    expect(c.best(2)).toBeUndefined();
+    expect(Buffer.from(t.get('k', Infinity)!.value!).toString()).toBe('v4');
+  });
+});
+
 describe('Memtable values', () => {
   it('never keep the buffer they were handed, and count rewritten small values until the table goes', () => {
     const t = new Memtable();
