@@ -13,6 +13,7 @@
 import type { EngineWrite } from './engine-api.ts';
 import { prefixEnd } from './encoding.ts';
 import { CHUNK, type Guard, lookupAll, RandomSeeker, scanSuffixes, suffixRange, widen } from './set-collection.ts';
+import { SetView } from './set-ops.ts';
 import { SetValue } from './set-value.ts';
 import { BUCKET, RankIndex } from './zset-rank.ts';
 import {
@@ -622,30 +623,15 @@ export function zsourceAt(g: Guard, key: string): ZSource | undefined | 'wrongty
     return { card: z.card, pages: () => z.pages(), scores: (ms) => z.scores(ms), id: e };
   }
   if (e.value instanceof SetValue) {
-    const sv = e.value;
-    const prefix = g.prefix(key, sv.version);
+    // A set's members count with score 1.
+    const view = new SetView(g, key, e, e.value);
     return {
-      card: sv.card,
+      card: view.card,
       id: e,
       async *pages() {
-        if (!sv.split) {
-          if (sv.members.size) yield sv.ordered().map((m): Pair => [m, 1]);
-          return;
-        }
-        let page: Pair[] = [];
-        for await (const [m] of scanSuffixes(g.ks, prefix)) {
-          page.push([m, 1]);
-          if (page.length >= CHUNK) {
-            yield page;
-            page = [];
-          }
-        }
-        if (page.length) yield page;
+        for await (const p of view.pages()) yield p.map((m): Pair => [m, 1]);
       },
-      scores(ms) {
-        if (!sv.split) return ms.map((m) => (sv.members.has(m) ? 1 : undefined));
-        return lookupAll(ms, (m) => map(g.ks.engine.getMaybe(prefix + m), (x) => (x === undefined ? undefined : 1)));
-      },
+      scores: (ms) => map(view.hasMany(ms), (has) => has.map((h) => (h ? 1 : undefined))),
     };
   }
   return 'wrongtype';
